@@ -1,0 +1,1 @@
+"""Engines turn a scenario into a ledger."""

@@ -1,0 +1,496 @@
+"""The reference engine: a SimPy discrete-event simulation of every user and account.
+
+Event-minimal: each user and account costs events in proportion to its state changes, not
+to the months it lives. Lifetimes are sampled, not flipped month by month; MRR is recorded
+only when it changes and is accrued into months by the ledger.
+
+Processes:
+- `_arrivals` and `_even_arrivals`: paid, organic and word-of-mouth signups, whose rate is
+  recomputed at every arrival and at least once per `simulation.step_days`;
+- `_user_life`: a user's activation and the invites it sends;
+- `_account_life`: trial, free, paying phases of an account, down to churn;
+- `_reprice`: a price rise reaching an existing account at its next renewal.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import IO, Any
+
+import simpy
+
+from simulator.engines.sampling import (
+    BufferedExponential,
+    LogNormalMonths,
+    RandomStreams,
+    negative_binomial_count,
+    periods_survived,
+)
+from simulator.engines.timeline import PlanPrice, Schedules
+from simulator.ledger import AccountState, Channel, Ledger, LedgerWriter, SpendKind
+from simulator.scenario.models import DAYS_PER_MONTH, PriceChange, Scenario
+
+INF = math.inf
+Process = Generator[simpy.Event, Any, Any]
+
+
+class SimulationLimitError(RuntimeError):
+    """The run hit `simulation.max_users`."""
+
+
+class PhaseEnd(Enum):
+    """How a paying phase ended."""
+
+    CHURNED = "churned"
+    TO_FREE = "to_free"
+    ENDED_ELSEWHERE = "ended_elsewhere"
+
+
+@dataclass(eq=False)
+class Account:
+    """An account's live state. Its fixed traits are drawn once, when it opens, from one stream,
+    so that a price change alters decisions, not the traits of the accounts that face them."""
+
+    id: int
+    segment: int
+    owner_activation_t: float
+    wtp: float  # per seat per month
+    churn_probability: float  # monthly θ ~ Beta(α, β)
+    profile_seats: int
+    annual_draw: float  # uniform; annual billing if below the plan's annual share
+    first_conversion_draw: float  # standard exponential for the first free phase
+    first_exit_draw: float  # standard exponential for the first free phase
+    members: int = 1
+    state: AccountState = AccountState.FREE
+    epoch: int = 0  # bumped when a paying phase starts or ends, to cancel stale events
+    plan: str = ""
+    annual: bool = False
+    price: PlanPrice = field(default_factory=lambda: PlanPrice(0.0, 0.0))
+    seats: int = 0
+    paying_since: float = 0.0
+    mrr_cents: int = 0
+
+
+@dataclass(frozen=True)
+class _Flow:
+    activation_probability: float
+    time_to_value: LogNormalMonths
+    cost_per_signup: float
+
+
+class SimpyEngine:
+    """Runs one replication of a scenario and returns its ledger."""
+
+    def __init__(self, scenario: Scenario, seed: int | None = None, events: IO[str] | None = None) -> None:
+        self.scenario = scenario
+        self.months = scenario.simulation.months
+        self.env = simpy.Environment()
+        self.streams = RandomStreams(scenario.simulation.seed if seed is None else seed)
+        self.schedules = Schedules(scenario)
+        self.segment_names = tuple(scenario.segments)
+        self.ledger = LedgerWriter(
+            self.months,
+            self.segment_names,
+            currency=scenario.currency,
+            gross_margin=scenario.costs.gross_margin,
+            cost_to_serve_per_seat=scenario.costs.cost_to_serve_per_seat,
+            events=events,
+        )
+        self.flows = {
+            name: _Flow(f.activation_probability, LogNormalMonths.from_days(f.time_to_value), f.cost_per_signup)
+            for name, f in scenario.onboarding.items()
+        }
+        self.segment_shares = [s.share for s in scenario.segments.values()]
+        self.virality = [scenario.segment_virality(s) for s in self.segment_names]
+        self.cycle_time = [LogNormalMonths.from_days(v.cycle_time) for v in self.virality]
+        self.monetization = [scenario.segment_monetization(s) for s in self.segment_names]
+        self.expansion = [scenario.segment_expansion(s) for s in self.segment_names]
+        self.churn = [scenario.segment_churn(s) for s in self.segment_names]
+        self.plans = scenario.pricing.plans
+        trial = scenario.monetization.trial
+        gated = scenario.monetization.model in ("free_trial", "reverse_trial") and trial.card_required
+        self.signup_factor = trial.card_signup_factor if gated else 1.0
+        self.signups = 0
+        self.active_users = 0
+        self.paying: set[Account] = set()
+        self._exp = {name: BufferedExponential(self.streams[name]) for name in ("arrivals", "free_lifetime", "conversion", "expansion")}
+
+    # --- running ------------------------------------------------------------------------
+    def run(self) -> Ledger:
+        """Simulate to the horizon and return the ledger."""
+        env = self.env
+        env.process(self._arrivals())
+        if self.scenario.acquisition.organic.arrivals == "even":
+            env.process(self._even_arrivals())
+        for change in self.schedules.repricings:
+            env.process(self._price_rise_for_existing(change))
+        env.run(until=self.months)
+        for month in range(self.months):
+            self.ledger.spent(month, SpendKind.PAID_MEDIA, self.schedules.paid_spend(month))
+        return self.ledger.close()
+
+    # --- acquisition ----------------------------------------------------------------------
+    def _remaining_share(self) -> float:
+        return max(0.0, 1.0 - self.signups / self.scenario.market.size)
+
+    def _channel_rates(self, t: float) -> tuple[float, float, float]:
+        """Signups per month now from paid, organic (Poisson part) and word of mouth."""
+        acq = self.scenario.acquisition
+        market = self.scenario.market.size
+        remaining = self._remaining_share()
+        budget = self.schedules.paid_budget.at(t)
+        paid = budget / acq.paid.cost_per_signup
+        if acq.paid.saturation_budget is not None:
+            paid /= 1.0 + budget / acq.paid.saturation_budget
+        organic = acq.organic.innovation_rate * market
+        if acq.organic.arrivals == "poisson":
+            organic += acq.organic.signups_per_month * (1.0 + acq.organic.monthly_growth) ** t
+        word_of_mouth = acq.word_of_mouth.imitation_rate * self.active_users
+        scale = remaining * self.signup_factor
+        return paid * scale, organic * scale, word_of_mouth * scale
+
+    def _arrivals(self) -> Process:
+        env = self.env
+        step = self.scenario.simulation.step_days / DAYS_PER_MONTH
+        channel_rng = self.streams["channel"]
+        draw = self._exp["arrivals"]
+        while True:
+            paid, organic, wom = self._channel_rates(env.now)
+            total = paid + organic + wom
+            # Memorylessness: waking after `step` without an arrival and redrawing with the
+            # updated rate is exact for a rate that is constant over the step.
+            wait = draw() / total if total > 0 else INF
+            if wait > step:
+                yield env.timeout(step)
+                continue
+            yield env.timeout(wait)
+            u = channel_rng.random() * total
+            channel = Channel.PAID if u < paid else Channel.ORGANIC if u < paid + organic else Channel.WORD_OF_MOUTH
+            self._signup(channel, self._draw_segment(), join=None, inviter=-1)
+
+    def _even_arrivals(self) -> Process:
+        """Organic signups at evenly spaced, deterministic times."""
+        env = self.env
+        organic = self.scenario.acquisition.organic
+        step = self.scenario.simulation.step_days / DAYS_PER_MONTH
+        while True:
+            rate = organic.signups_per_month * (1 + organic.monthly_growth) ** env.now
+            rate *= self._remaining_share() * self.signup_factor
+            if rate <= 0:
+                yield env.timeout(step)
+                continue
+            yield env.timeout(1.0 / rate)
+            self._signup(Channel.ORGANIC, self._draw_segment(), join=None, inviter=-1)
+
+    def _draw_segment(self) -> int:
+        if len(self.segment_shares) == 1:
+            return 0
+        return int(self.streams["segment"].choice(len(self.segment_shares), p=self.segment_shares))
+
+    def _signup(self, channel: Channel, segment: int, join: Account | None, inviter: int) -> None:
+        """A person signs up: into a new account of their own, or into `join` as a member."""
+        env = self.env
+        self.signups += 1
+        if self.signups > self.scenario.simulation.max_users:
+            raise SimulationLimitError(
+                f"simulation.max_users ({self.scenario.simulation.max_users:,}) reached at month "
+                f"{env.now:.1f}; raise it, or check market.size and virality "
+                "(a viral coefficient above 1 grows until the market is exhausted)"
+            )
+        flow = self.flows[self.schedules.flows[self.segment_names[segment]].at(env.now)]
+        rng = self.streams["activation"]
+        activates = rng.random() < flow.activation_probability
+        time_to_value = flow.time_to_value.sample(rng)
+        activation_t = env.now + time_to_value if activates else INF
+        self.ledger.spent(env.now, SpendKind.ONBOARDING, flow.cost_per_signup)
+        if join is None:
+            account = self._open_account(segment, activation_t)
+            user = self.ledger.user_signed_up(env.now, channel, segment, account.id, inviter)
+            env.process(self._account_life(account))
+        else:
+            account = join
+            user = self.ledger.user_signed_up(env.now, channel, segment, account.id, inviter)
+            account.members += 1
+            if account.state == AccountState.PAYING:
+                self._change_seats(account, account.seats + 1)
+        self.active_users += 1
+        if activates:
+            env.process(self._user_life(user, account, segment, time_to_value))
+
+    def _open_account(self, segment: int, owner_activation_t: float) -> Account:
+        name = self.segment_names[segment]
+        seg = self.scenario.segments[name]
+        churn = self.churn[segment]
+        rng = self.streams["account_profile"]
+        model = self.monetization[segment].model
+        state = AccountState.TRIAL if model in ("free_trial", "reverse_trial") else AccountState.FREE
+        # Owner id: the user about to be recorded.
+        account_id = self.ledger.new_account(self.env.now, self.ledger.next_user_id, state)
+        return Account(
+            id=account_id,
+            segment=segment,
+            owner_activation_t=owner_activation_t,
+            wtp=float(math.exp(math.log(seg.wtp.median) + seg.wtp.sigma * rng.standard_normal())),
+            churn_probability=float(rng.beta(churn.alpha, churn.beta)),
+            profile_seats=1 + int(rng.poisson(seg.seats.initial_mean - 1.0)),
+            annual_draw=float(rng.random()),
+            first_conversion_draw=float(rng.standard_exponential()),
+            first_exit_draw=float(rng.standard_exponential()),
+            state=state,
+        )
+
+    # --- users ---------------------------------------------------------------------------
+    def _user_life(self, user: int, account: Account, segment: int, time_to_value: float) -> Process:
+        """Activation, then invites at their cycle times while the user's account lives."""
+        env = self.env
+        yield env.timeout(time_to_value)
+        if account.state == AccountState.GONE:
+            return
+        self.ledger.user_activated(env.now, user)
+        virality = self.virality[segment]
+        count = negative_binomial_count(self.streams["invites"], virality.invites_per_user, virality.dispersion)
+        if count == 0:
+            return
+        cycle = self.cycle_time[segment]
+        delays = sorted(cycle.sample(self.streams["invites"]) for _ in range(count))
+        accept_rng = self.streams["acceptance"]
+        elapsed = 0.0
+        for delay in delays:
+            yield env.timeout(delay - elapsed)
+            elapsed = delay
+            if account.state == AccountState.GONE:
+                return  # churned before sending the rest: the realised K drops
+            accepted = accept_rng.random() < virality.acceptance_rate * self._remaining_share() * self.signup_factor
+            joins = accept_rng.random() < virality.seat_share
+            self.ledger.invite_sent(env.now, user, accepted)
+            if not accepted:
+                continue
+            if joins:
+                self._signup(Channel.VIRAL, segment, join=account, inviter=user)
+            else:
+                self.ledger.spent(env.now, SpendKind.REFERRAL, virality.referral_reward)
+                self._signup(Channel.VIRAL, segment, join=None, inviter=user)
+
+    # --- accounts --------------------------------------------------------------------------
+    def _account_life(self, account: Account) -> Process:
+        env = self.env
+        monetization = self.monetization[account.segment]
+        if monetization.model in ("free_trial", "reverse_trial"):
+            trial = monetization.trial
+            yield env.timeout(trial.length_days / DAYS_PER_MONTH)
+            activated = account.owner_activation_t <= env.now
+            p_buy = trial.conversion_activated if activated else trial.conversion_not_activated
+            wants = self.streams["conversion"].random() < p_buy
+            plan = self._best_plan(account, self._seats_wanted(account)) if wants else None
+            self.ledger.trial_ended(env.now, account.id, plan is not None)
+            if plan is not None:
+                ended = yield from self._paying(account, plan)
+                if ended != PhaseEnd.TO_FREE:
+                    return
+            elif monetization.model == "free_trial":
+                self._close(account)
+                return
+            else:
+                self._set_state(account, AccountState.FREE)
+        elif monetization.model == "paid_only":
+            if account.owner_activation_t == INF:
+                yield from self._leave_unactivated(account)
+                return
+            yield env.timeout(account.owner_activation_t - env.now)
+            plan = self._best_plan(account, self._seats_wanted(account))
+            if plan is None:
+                self._close(account)
+                return
+            yield from self._paying(account, plan)
+            return
+        yield from self._free_phases(account)
+
+    def _leave_unactivated(self, account: Account) -> Process:
+        hazard = self.churn[account.segment].unactivated_hazard
+        if hazard > 0:
+            yield self.env.timeout(account.first_exit_draw / hazard)
+            self._close(account)
+
+    def _free_phases(self, account: Account) -> Process:
+        """Free until the account goes inactive or buys; a paying phase may end back here."""
+        env = self.env
+        if account.owner_activation_t == INF:
+            yield from self._leave_unactivated(account)
+            return
+        if account.owner_activation_t > env.now:
+            yield env.timeout(account.owner_activation_t - env.now)
+        churn = self.churn[account.segment]
+        conversion_hazard = self.monetization[account.segment].conversion_hazard
+        exit_draw, conversion_draw = account.first_exit_draw, account.first_conversion_draw
+        while True:
+            to_exit = exit_draw / churn.free_hazard if churn.free_hazard > 0 else INF
+            to_buy = conversion_draw / conversion_hazard if conversion_hazard > 0 else INF
+            if to_buy < to_exit:
+                yield env.timeout(to_buy)
+                plan = self._best_plan(account, self._seats_wanted(account))
+                if plan is not None:
+                    ended = yield from self._paying(account, plan)
+                    if ended != PhaseEnd.TO_FREE:
+                        return
+                    exit_draw, conversion_draw = self._exp["free_lifetime"](), self._exp["conversion"]()
+                    continue
+                to_exit -= to_buy  # weighed the plans once and found none worth its price
+            if to_exit == INF:
+                return
+            yield env.timeout(to_exit)
+            self._close(account)
+            return
+
+    def _paying(self, account: Account, plan: str) -> Generator[simpy.Event, Any, PhaseEnd]:
+        """A paying phase: seat and plan moves until churn at a renewal."""
+        env = self.env
+        account.annual = account.annual_draw < self.plans[plan].annual_share
+        period = 12 if account.annual else 1
+        account.seats = self._seats_wanted(account)
+        account.plan = plan
+        account.price = self.schedules.prices[plan].at(env.now)
+        account.paying_since = env.now
+        account.epoch += 1
+        epoch = account.epoch
+        self.paying.add(account)
+        self._set_state(account, AccountState.PAYING)
+        renewals = periods_survived(self.streams["paid_lifetime"], account.churn_probability, period)
+        churn_t = env.now + renewals * period
+        expansion = self.expansion[account.segment]
+        add, remove, down = expansion.seat_add_rate, expansion.seat_remove_rate, expansion.downgrade_rate
+        rate = add + remove + down
+        rng = self.streams["expansion"]
+        draw = self._exp["expansion"]
+        while True:
+            # Competing seat and plan moves at a constant total rate: a move that does not
+            # apply (removing the last seat) is skipped, which keeps the sampling exact.
+            wait = draw() / rate if rate > 0 else INF
+            if env.now + wait >= churn_t:
+                yield env.timeout(churn_t - env.now)
+                break
+            yield env.timeout(wait)
+            if account.epoch != epoch:
+                return PhaseEnd.ENDED_ELSEWHERE
+            u = rng.random() * rate
+            if u < add:
+                self._change_seats(account, account.seats + 1)
+            elif u < add + remove:
+                if account.seats > 1:
+                    self._change_seats(account, account.seats - 1)
+            else:
+                self._downgrade(account)
+        if account.epoch != epoch:
+            return PhaseEnd.ENDED_ELSEWHERE
+        account.epoch += 1
+        self.paying.discard(account)
+        model = self.monetization[account.segment].model
+        has_free_plan = model in ("freemium", "reverse_trial")
+        if has_free_plan and rng.random() < self.churn[account.segment].downgrade_to_free_share:
+            self._set_state(account, AccountState.FREE)
+            return PhaseEnd.TO_FREE
+        self._close(account)
+        return PhaseEnd.CHURNED
+
+    def _price_rise_for_existing(self, change: PriceChange) -> Process:
+        """At `change.month`, every account on the plan meets the new price at its next renewal."""
+        env = self.env
+        yield env.timeout(change.month - env.now)
+        new_price = self.schedules.prices[change.plan].at(env.now)
+        for account in sorted(self.paying, key=lambda a: a.id):
+            if account.plan == change.plan:
+                period = 12 if account.annual else 1
+                periods_done = math.floor((env.now - account.paying_since) / period) + 1
+                renewal_t = account.paying_since + periods_done * period
+                env.process(self._reprice(account, account.epoch, renewal_t, change.plan, new_price))
+
+    def _reprice(self, account: Account, epoch: int, renewal_t: float, plan: str, price: PlanPrice) -> Process:
+        env = self.env
+        yield env.timeout(renewal_t - env.now)
+        if account.epoch != epoch or account.plan != plan:
+            return
+        value = account.wtp * self.plans[plan].value
+        if self._surplus(plan, price, account.seats, value) < 0:
+            if self.streams["price_response"].random() < self.churn[account.segment].price_increase_churn:
+                account.epoch += 1
+                self.paying.discard(account)
+                self._close(account)
+                return
+        account.price = price
+        self._bill(account)
+
+    # --- plans and billing --------------------------------------------------------------------
+    def _seats_wanted(self, account: Account) -> int:
+        return max(account.profile_seats, account.members)
+
+    def _surplus(self, plan: str, price: PlanPrice, seats: int, value: float) -> float:
+        billed = max(seats, self.plans[plan].min_seats)
+        return seats * value - billed * price.per_seat - price.base_fee
+
+    def _eligible(self, plan: str, seats: int) -> bool:
+        limit = self.plans[plan].max_seats
+        return limit is None or seats <= limit
+
+    def _best_plan(self, account: Account, seats: int, require_gain: bool = True, cheaper_than: float = INF) -> str | None:
+        """The plan with the largest surplus for the account (None if none is worth its price
+        when `require_gain`), among those allowing `seats` and billing less than `cheaper_than`."""
+        best, best_surplus = None, 0.0 if require_gain else -INF
+        for name, plan in self.plans.items():
+            if not self._eligible(name, seats):
+                continue
+            price = self.schedules.prices[name].at(self.env.now)
+            if self._bill_for(plan.min_seats, seats, price) >= cheaper_than:
+                continue
+            surplus = self._surplus(name, price, seats, account.wtp * plan.value)
+            if surplus > best_surplus:
+                best, best_surplus = name, surplus
+        return best
+
+    @staticmethod
+    def _bill_for(min_seats: int, seats: int, price: PlanPrice) -> float:
+        return max(seats, min_seats) * price.per_seat + price.base_fee
+
+    def _change_seats(self, account: Account, seats: int) -> None:
+        if not self._eligible(account.plan, seats):
+            plan = self._best_plan(account, seats, require_gain=False)
+            if plan is None:
+                return  # no plan allows that many seats
+            account.plan = plan
+            account.price = self.schedules.prices[plan].at(self.env.now)
+        account.seats = seats
+        self._bill(account)
+
+    def _downgrade(self, account: Account) -> None:
+        current = self._bill_for(self.plans[account.plan].min_seats, account.seats, account.price)
+        plan = self._best_plan(account, account.seats, require_gain=False, cheaper_than=current)
+        if plan is not None:
+            account.plan = plan
+            account.price = self.schedules.prices[plan].at(self.env.now)
+            self._bill(account)
+
+    def _bill(self, account: Account) -> None:
+        plan = self.plans[account.plan]
+        amount = self._bill_for(plan.min_seats, account.seats, account.price)
+        if account.annual:
+            amount *= 1.0 - plan.annual_discount
+        account.mrr_cents = round(amount * 100)
+        self.ledger.account_changed(self.env.now, account.id, account.state, account.mrr_cents, account.seats)
+
+    def _set_state(self, account: Account, state: AccountState) -> None:
+        account.state = state
+        if state == AccountState.PAYING:
+            self._bill(account)
+        else:
+            account.mrr_cents = 0
+            self.ledger.account_changed(self.env.now, account.id, state, 0, 0)
+
+    def _close(self, account: Account) -> None:
+        self.active_users -= account.members
+        self._set_state(account, AccountState.GONE)
+
+
+def run_simpy(scenario: Scenario, seed: int | None = None, events: IO[str] | None = None) -> Ledger:
+    """One replication of `scenario` with the SimPy engine."""
+    return SimpyEngine(scenario, seed=seed, events=events).run()

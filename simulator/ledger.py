@@ -1,0 +1,325 @@
+"""The ledger: the one place engines write to, and the contract with everything after them.
+
+Engines call the recording methods of `LedgerWriter` as things happen (signups, activations,
+invites, account state changes, spend). `LedgerWriter.close()` turns those records into a
+frozen `Ledger` of numpy arrays: user and account tables, month-end account matrices and
+accrued revenue by acquisition cohort. Metrics are pure functions of a `Ledger`.
+
+Month m covers simulated time [m, m + 1); "the end of month m" is the state after every
+change with time < m + 1. Money inside the ledger is integer cents, so that the MRR
+waterfall identity holds exactly.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import IO
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+class Channel(IntEnum):
+    """Where a user came from."""
+
+    PAID = 0
+    ORGANIC = 1
+    WORD_OF_MOUTH = 2
+    VIRAL = 3
+
+
+class AccountState(IntEnum):
+    """State of an account (and so of each of its users)."""
+
+    FREE = 0
+    TRIAL = 1
+    PAYING = 2
+    GONE = 3
+
+
+class SpendKind(IntEnum):
+    """Kinds of acquisition spend."""
+
+    PAID_MEDIA = 0
+    ONBOARDING = 1
+    REFERRAL = 2
+
+
+CHANNEL_NAMES = tuple(c.name.lower() for c in Channel)
+STATE_NAMES = tuple(s.name.lower() for s in AccountState)
+SPEND_NAMES = ("paid_media", "onboarding", "referral")
+
+Floats = NDArray[np.float64]
+Ints = NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """Everything a run produced, as arrays. Shapes: U users, A accounts, P accounts that ever
+    paid, M months."""
+
+    months: int
+    currency: str
+    gross_margin: float
+    cost_to_serve_per_seat: float
+    segment_names: tuple[str, ...]
+    # users (U)
+    user_signup_t: Floats
+    user_channel: NDArray[np.int8]
+    user_segment: NDArray[np.int16]
+    user_account: Ints
+    user_inviter: Ints  # -1 when not invited
+    user_activated_t: Floats  # NaN when never activated within the horizon
+    user_left_t: Floats  # inf while still active at the horizon
+    user_invites_sent: NDArray[np.int32]
+    user_invites_accepted: NDArray[np.int32]
+    # accounts (A); the owner is the user who created it
+    account_owner: Ints
+    account_first_paid_t: Floats  # NaN if it never paid
+    account_trial_end_t: Floats  # NaN if it had no trial or the trial had not ended
+    account_trial_converted: NDArray[np.bool_]
+    account_state: NDArray[np.int8]  # (A, M) state at each month end
+    # accounts that ever paid (P); row p is account paid_account[p]
+    paid_account: Ints
+    paid_mrr_cents: Ints  # (P, M) MRR at each month end
+    paid_seats: Ints  # (P, M) paid seats at each month end
+    # accrued over each month, by acquisition cohort (owner's signup month) (M, M)
+    cohort_revenue: Floats  # money
+    cohort_seat_months: Floats
+    spend: Floats  # (3, M) money by SpendKind
+
+    @property
+    def users(self) -> int:
+        """Number of users who signed up within the horizon."""
+        return len(self.user_signup_t)
+
+
+class LedgerWriter:
+    """Collects what an engine records during a run; `close()` gives the frozen Ledger."""
+
+    def __init__(
+        self,
+        months: int,
+        segment_names: tuple[str, ...],
+        currency: str = "USD",
+        gross_margin: float = 1.0,
+        cost_to_serve_per_seat: float = 0.0,
+        events: IO[str] | None = None,
+    ) -> None:
+        self.months = months
+        self.segment_names = segment_names
+        self.currency = currency
+        self.gross_margin = gross_margin
+        self.cost_to_serve_per_seat = cost_to_serve_per_seat
+        self._events = csv.writer(events) if events is not None else None
+        if self._events is not None:
+            self._events.writerow(["time_months", "event", "user", "account", "detail"])
+        # NOTE: plain lists, appended in time order, are the cheapest record in CPython;
+        # they become arrays once, in close().
+        self._signup_t: list[float] = []
+        self._channel: list[int] = []
+        self._segment: list[int] = []
+        self._account: list[int] = []
+        self._inviter: list[int] = []
+        self._activated_t: list[float] = []
+        self._invites_sent: list[int] = []
+        self._invites_accepted: list[int] = []
+        self._owner: list[int] = []
+        self._first_paid_t: list[float] = []
+        self._trial_end_t: list[float] = []
+        self._trial_converted: list[bool] = []
+        self._end_t: list[float] = []
+        self._change_account: list[int] = []
+        self._change_t: list[float] = []
+        self._change_state: list[int] = []
+        self._change_mrr: list[int] = []
+        self._change_seats: list[int] = []
+        self._spend_t: list[float] = []
+        self._spend_kind: list[int] = []
+        self._spend_amount: list[float] = []
+
+    def _log(self, t: float, event: str, user: int, account: int, detail: object = "") -> None:
+        if self._events is not None:
+            self._events.writerow([f"{t:.6f}", event, user, account, detail])
+
+    # --- recording, called by engines -------------------------------------------------
+    @property
+    def next_user_id(self) -> int:
+        """The id the next signup will get."""
+        return len(self._signup_t)
+
+    def new_account(self, t: float, owner: int, state: AccountState) -> int:
+        """Open an account for user `owner` (who signs up at the same moment); returns its id."""
+        account = len(self._owner)
+        self._owner.append(owner)
+        self._first_paid_t.append(np.nan)
+        self._trial_end_t.append(np.nan)
+        self._trial_converted.append(False)
+        self._end_t.append(np.inf)
+        self._record_change(account, t, state, 0, 0)
+        return account
+
+    def user_signed_up(self, t: float, channel: Channel, segment: int, account: int, inviter: int) -> int:
+        """A person signs up into `account`; returns the user id."""
+        user = len(self._signup_t)
+        self._signup_t.append(t)
+        self._channel.append(channel)
+        self._segment.append(segment)
+        self._account.append(account)
+        self._inviter.append(inviter)
+        self._activated_t.append(np.nan)
+        self._invites_sent.append(0)
+        self._invites_accepted.append(0)
+        self._log(t, "signup", user, account, CHANNEL_NAMES[channel])
+        return user
+
+    def user_activated(self, t: float, user: int) -> None:
+        """The user reached activation (first value)."""
+        self._activated_t[user] = t
+        self._log(t, "activation", user, self._account[user])
+
+    def invite_sent(self, t: float, inviter: int, accepted: bool) -> None:
+        """An invite went out; `accepted` if it brought a new user."""
+        self._invites_sent[inviter] += 1
+        if accepted:
+            self._invites_accepted[inviter] += 1
+        self._log(t, "invite", inviter, self._account[inviter], "accepted" if accepted else "ignored")
+
+    def account_changed(self, t: float, account: int, state: AccountState, mrr_cents: int, seats: int) -> None:
+        """The account's state, MRR (cents) or paid seats changed at time t."""
+        if state == AccountState.PAYING and np.isnan(self._first_paid_t[account]):
+            self._first_paid_t[account] = t
+        if state == AccountState.GONE:
+            self._end_t[account] = t
+        self._record_change(account, t, state, mrr_cents, seats)
+        self._log(t, STATE_NAMES[state], self._owner[account], account, f"mrr_cents={mrr_cents} seats={seats}")
+
+    def trial_ended(self, t: float, account: int, converted: bool) -> None:
+        """A trial ended, converting to paid or not."""
+        self._trial_end_t[account] = t
+        self._trial_converted[account] = converted
+        self._log(t, "trial_end", self._owner[account], account, "converted" if converted else "not converted")
+
+    def spent(self, t: float, kind: SpendKind, amount: float) -> None:
+        """Acquisition spend of `amount` (money) at time t."""
+        if amount > 0:
+            self._spend_t.append(t)
+            self._spend_kind.append(kind)
+            self._spend_amount.append(amount)
+
+    def _record_change(self, account: int, t: float, state: AccountState, mrr: int, seats: int) -> None:
+        self._change_account.append(account)
+        self._change_t.append(t)
+        self._change_state.append(state)
+        self._change_mrr.append(mrr)
+        self._change_seats.append(seats)
+
+    # --- aggregation ------------------------------------------------------------------
+    def close(self) -> Ledger:
+        """Freeze the records into month-end matrices and accrued cohort revenue."""
+        months = self.months
+        n_accounts = len(self._owner)
+        acc = np.asarray(self._change_account, dtype=np.int64)
+        t = np.asarray(self._change_t, dtype=np.float64)
+        # Stable sort keeps each account's changes in time order (they were appended so).
+        order = np.argsort(acc, kind="stable")
+        acc, t = acc[order], t[order]
+        state = np.asarray(self._change_state, dtype=np.int64)[order]
+        mrr = np.asarray(self._change_mrr, dtype=np.int64)[order]
+        seats = np.asarray(self._change_seats, dtype=np.int64)[order]
+        bins = np.minimum(np.floor(t).astype(np.int64), months)  # month `months` = beyond horizon
+        first_of_account = np.ones(len(acc), dtype=bool)
+        first_of_account[1:] = acc[1:] != acc[:-1]
+
+        account_state = _month_end_values(acc, bins, state, first_of_account, n_accounts, months)
+
+        first_paid_t = np.asarray(self._first_paid_t, dtype=np.float64)
+        paid_account = np.flatnonzero(~np.isnan(first_paid_t))
+        row_of = np.full(n_accounts, -1, dtype=np.int64)
+        row_of[paid_account] = np.arange(len(paid_account))
+        keep = row_of[acc] >= 0
+        paid_args = (row_of[acc][keep], bins[keep])
+        paid_first = first_of_account[keep]
+        paid_mrr = _month_end_values(*paid_args, mrr[keep], paid_first, len(paid_account), months)
+        paid_seats = _month_end_values(*paid_args, seats[keep], paid_first, len(paid_account), months)
+
+        owner = np.asarray(self._owner, dtype=np.int64)
+        signup_t = np.asarray(self._signup_t, dtype=np.float64)
+        acq_cohort = np.floor(signup_t[owner]).astype(np.int64) if n_accounts else np.zeros(0, np.int64)
+        cohort_of_change = acq_cohort[acc]
+        cohort_revenue = _accrue(cohort_of_change, t, _deltas(mrr, first_of_account), months) / 100.0
+        cohort_seat_months = _accrue(cohort_of_change, t, _deltas(seats, first_of_account), months)
+
+        spend = np.zeros((len(SpendKind), months))
+        spend_bins = np.floor(np.asarray(self._spend_t, dtype=np.float64)).astype(np.int64)
+        inside = spend_bins < months
+        np.add.at(
+            spend,
+            (np.asarray(self._spend_kind, dtype=np.int64)[inside], spend_bins[inside]),
+            np.asarray(self._spend_amount, dtype=np.float64)[inside],
+        )
+
+        user_account = np.asarray(self._account, dtype=np.int64)
+        end_t = np.asarray(self._end_t, dtype=np.float64)
+        return Ledger(
+            months=months,
+            currency=self.currency,
+            gross_margin=self.gross_margin,
+            cost_to_serve_per_seat=self.cost_to_serve_per_seat,
+            segment_names=self.segment_names,
+            user_signup_t=signup_t,
+            user_channel=np.asarray(self._channel, dtype=np.int8),
+            user_segment=np.asarray(self._segment, dtype=np.int16),
+            user_account=user_account,
+            user_inviter=np.asarray(self._inviter, dtype=np.int64),
+            user_activated_t=np.asarray(self._activated_t, dtype=np.float64),
+            user_left_t=end_t[user_account] if n_accounts else np.zeros(0),
+            user_invites_sent=np.asarray(self._invites_sent, dtype=np.int32),
+            user_invites_accepted=np.asarray(self._invites_accepted, dtype=np.int32),
+            account_owner=owner,
+            account_first_paid_t=first_paid_t,
+            account_trial_end_t=np.asarray(self._trial_end_t, dtype=np.float64),
+            account_trial_converted=np.asarray(self._trial_converted, dtype=np.bool_),
+            account_state=account_state.astype(np.int8),
+            paid_account=paid_account,
+            paid_mrr_cents=paid_mrr,
+            paid_seats=paid_seats,
+            cohort_revenue=cohort_revenue,
+            cohort_seat_months=cohort_seat_months,
+            spend=spend,
+        )
+
+
+def _deltas(values: Ints, first_of_row: NDArray[np.bool_]) -> Ints:
+    """Change of each record from the previous record of the same row (from 0 for the first)."""
+    previous = np.empty_like(values)
+    previous[0:1] = 0
+    previous[1:] = values[:-1]
+    previous[first_of_row] = 0
+    return values - previous
+
+
+def _month_end_values(
+    rows: Ints, bins: Ints, values: Ints, first_of_row: NDArray[np.bool_], n_rows: int, months: int
+) -> Ints:
+    """(n_rows, months) matrix of each row's value at each month end, from time-ordered change
+    records: a change in month b holds from the end of month b onwards."""
+    matrix = np.zeros((n_rows, months + 1), dtype=np.int64)
+    np.add.at(matrix, (rows, bins), _deltas(values, first_of_row))
+    return np.cumsum(matrix, axis=1)[:, :months]
+
+
+def _accrue(cohorts: Ints, t: Floats, deltas: Ints, months: int) -> Floats:
+    """(months, months) integral over each month of piecewise-constant values, by cohort.
+    A delta at time t counts for the rest of its month (fraction ceil-to-month) and in full
+    for every later month."""
+    bins = np.floor(t).astype(np.int64)
+    inside = bins < months
+    cohorts, t, bins, d = cohorts[inside], t[inside], bins[inside], deltas[inside].astype(np.float64)
+    full = np.zeros((months, months + 1))
+    np.add.at(full, (cohorts, bins + 1), d)
+    partial = np.zeros((months, months + 1))
+    np.add.at(partial, (cohorts, bins), d * (bins + 1 - t))
+    return (np.cumsum(full, axis=1) + partial)[:, :months]

@@ -1,0 +1,394 @@
+"""KPIs and series as pure functions of a ledger, following the project's metric definitions.
+
+Conventions: month m is the m-th reporting month (0 first); "at m" means at the end of month
+m. Rates are fractions (0.05 = 5%). Money is in the scenario's currency, except the waterfall
+which stays in integer cents so that its identity is exact. A ratio with a zero denominator
+is NaN (shown as "n/a"), never a made-up number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from simulator.ledger import AccountState, Channel, Ledger, SpendKind
+from simulator.scenario.models import DAYS_PER_MONTH
+
+Floats = NDArray[np.float64]
+Ints = NDArray[np.int64]
+
+
+def _ratio(num: Floats | float, den: Floats | float) -> Floats:
+    num_a = np.asarray(num, dtype=np.float64)
+    den_a = np.asarray(den, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den_a != 0, num_a / np.where(den_a != 0, den_a, 1.0), np.nan)
+
+
+def _month_of(t: Floats) -> Ints:
+    return np.floor(np.nan_to_num(t, nan=-1.0, posinf=1e9)).astype(np.int64)
+
+
+# --- funnel ---------------------------------------------------------------------------------
+def signups_by_channel(ledger: Ledger) -> Ints:
+    """(4, M) signups per month by channel (paid, organic, word of mouth, viral)."""
+    out = np.zeros((len(Channel), ledger.months), dtype=np.int64)
+    np.add.at(out, (ledger.user_channel.astype(np.int64), _month_of(ledger.user_signup_t)), 1)
+    return out
+
+
+def signups(ledger: Ledger) -> Ints:
+    """(M,) signups per month, all channels."""
+    return signups_by_channel(ledger).sum(axis=0)
+
+
+def active_users_by_state(ledger: Ledger) -> Ints:
+    """(3, M) users active at each month end whose account is free, in trial, or paying."""
+    months = np.arange(ledger.months)
+    signup_m = _month_of(ledger.user_signup_t)
+    left_m = _month_of(ledger.user_left_t)
+    out = np.zeros((3, ledger.months), dtype=np.int64)
+    for m in months:
+        active = (signup_m <= m) & (left_m > m)
+        states = ledger.account_state[ledger.user_account[active], m]
+        out[:, m] = np.bincount(states, minlength=len(AccountState))[:3]
+    return out
+
+
+def active_users(ledger: Ledger) -> Ints:
+    """(M,) users active at each month end."""
+    return active_users_by_state(ledger).sum(axis=0)
+
+
+def activation_rate_by_cohort(ledger: Ledger, within_days: float | None = None) -> Floats:
+    """(M,) share of each signup cohort that activated (within `within_days` of signup if given)."""
+    delay = ledger.user_activated_t - ledger.user_signup_t
+    ok = ~np.isnan(delay)
+    if within_days is not None:
+        ok &= delay <= within_days / DAYS_PER_MONTH
+    cohort = _month_of(ledger.user_signup_t)
+    hits = np.bincount(cohort[ok], minlength=ledger.months)
+    return _ratio(hits, np.bincount(cohort, minlength=ledger.months))
+
+
+def time_to_value_days(ledger: Ledger) -> tuple[float, float]:
+    """Median and P90 of signup-to-activation time, in days, over activated users."""
+    delay = (ledger.user_activated_t - ledger.user_signup_t) * DAYS_PER_MONTH
+    delay = delay[~np.isnan(delay)]
+    if len(delay) == 0:
+        return float("nan"), float("nan")
+    return float(np.median(delay)), float(np.percentile(delay, 90))
+
+
+def conversion_by_cohort(ledger: Ledger, within_days: float = 90.0) -> tuple[Floats, Floats]:
+    """(M,) free→paid conversion of each signup cohort within `within_days`: accounts that
+    started paying / signups, and / activated users."""
+    owner = ledger.account_owner
+    owner_signup = ledger.user_signup_t[owner]
+    converted = ledger.account_first_paid_t - owner_signup <= within_days / DAYS_PER_MONTH
+    cohort = _month_of(owner_signup)
+    hits = np.bincount(cohort[converted], minlength=ledger.months)
+    user_cohort = _month_of(ledger.user_signup_t)
+    signed = np.bincount(user_cohort, minlength=ledger.months)
+    activated = np.bincount(user_cohort[~np.isnan(ledger.user_activated_t)], minlength=ledger.months)
+    return _ratio(hits, signed), _ratio(hits, activated)
+
+
+def trial_conversion(ledger: Ledger) -> float:
+    """Trials that became paying / trials that ended (NaN without trials)."""
+    ended = ~np.isnan(ledger.account_trial_end_t)
+    return float(_ratio(ledger.account_trial_converted[ended].sum(), ended.sum()))
+
+
+# --- virality -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Virality:
+    """Realised virality of signup cohorts (over the life of each cohort within the horizon)."""
+
+    invites_per_activated: Floats  # (M,)
+    acceptance_rate: float
+    k_by_cohort: Floats  # (M,) viral signups attributed to the inviter's cohort / activated users
+    cycle_time_days_median: float  # inviter's signup → invitee's signup
+
+
+def virality(ledger: Ledger) -> Virality:
+    """Invites, acceptance, the realised viral coefficient K by cohort and the cycle time."""
+    months = ledger.months
+    cohort = _month_of(ledger.user_signup_t)
+    activated = np.bincount(cohort[~np.isnan(ledger.user_activated_t)], minlength=months)
+    sent = np.bincount(cohort, weights=ledger.user_invites_sent, minlength=months)
+    invited = ledger.user_inviter >= 0
+    inviter = ledger.user_inviter[invited]
+    viral_by_cohort = np.bincount(cohort[inviter], minlength=months)
+    cycle = (ledger.user_signup_t[invited] - ledger.user_signup_t[inviter]) * DAYS_PER_MONTH
+    return Virality(
+        invites_per_activated=_ratio(sent, activated),
+        acceptance_rate=float(_ratio(ledger.user_invites_accepted.sum(), ledger.user_invites_sent.sum())),
+        k_by_cohort=_ratio(viral_by_cohort, activated),
+        cycle_time_days_median=float(np.median(cycle)) if len(cycle) else float("nan"),
+    )
+
+
+def viral_k(ledger: Ledger, settle_months: int = 6) -> float:
+    """Pooled realised K of the cohorts that signed up at least `settle_months` before the
+    horizon (all cohorts if the horizon is shorter), so late cohorts that have not had time to
+    invite do not drag it down."""
+    months = ledger.months
+    last = months - settle_months if months > settle_months else months
+    cohort = _month_of(ledger.user_signup_t)
+    activated = np.bincount(cohort[~np.isnan(ledger.user_activated_t)], minlength=months)[:last].sum()
+    invited = ledger.user_inviter >= 0
+    viral = (cohort[ledger.user_inviter[invited]] < last).sum()
+    return float(_ratio(viral, activated))
+
+
+# --- revenue --------------------------------------------------------------------------------
+def mrr_cents(ledger: Ledger) -> Ints:
+    """(M,) MRR at each month end, in cents."""
+    return ledger.paid_mrr_cents.sum(axis=0)
+
+
+def mrr(ledger: Ledger) -> Floats:
+    """(M,) MRR at each month end, in money."""
+    return mrr_cents(ledger) / 100.0
+
+
+def paying_accounts(ledger: Ledger) -> Ints:
+    """(M,) accounts paying at each month end."""
+    return (ledger.account_state == AccountState.PAYING).sum(axis=0)
+
+
+def paid_seats(ledger: Ledger) -> Ints:
+    """(M,) paid seats at each month end."""
+    return ledger.paid_seats.sum(axis=0)
+
+
+@dataclass(frozen=True)
+class Waterfall:
+    """MRR movements of each month, in cents. MRR(m) = MRR(m−1) + new + expansion +
+    reactivation − contraction − churned, exactly."""
+
+    new: Ints
+    expansion: Ints
+    contraction: Ints
+    churned: Ints
+    reactivation: Ints
+
+
+def mrr_waterfall(ledger: Ledger) -> Waterfall:
+    """Classify each paying account's month-end MRR change."""
+    current = ledger.paid_mrr_cents
+    previous = np.zeros_like(current)
+    previous[:, 1:] = current[:, :-1]
+    first_month = _month_of(ledger.account_first_paid_t[ledger.paid_account])[:, None]
+    months = np.arange(ledger.months)[None, :]
+    starts = (previous == 0) & (current > 0)
+    both = (previous > 0) & (current > 0)
+    diff = current - previous
+    return Waterfall(
+        new=np.where(starts & (months == first_month), current, 0).sum(axis=0),
+        reactivation=np.where(starts & (months != first_month), current, 0).sum(axis=0),
+        expansion=np.where(both & (diff > 0), diff, 0).sum(axis=0),
+        contraction=np.where(both & (diff < 0), -diff, 0).sum(axis=0),
+        churned=np.where((previous > 0) & (current == 0), previous, 0).sum(axis=0),
+    )
+
+
+def mrr_by_payment_cohort(ledger: Ledger) -> Ints:
+    """(M, M) cents: MRR at month end m (column) of accounts whose first payment was in month
+    c (row); reactivated accounts stay in their original cohort."""
+    cohort = _month_of(ledger.account_first_paid_t[ledger.paid_account])
+    out = np.zeros((ledger.months, ledger.months), dtype=np.int64)
+    np.add.at(out, cohort, ledger.paid_mrr_cents)
+    return out
+
+
+def nrr_trailing(ledger: Ledger, lag: int = 12) -> Floats:
+    """(M,) net revenue retention over the trailing `lag` months (NaN for m < lag)."""
+    matrix = mrr_by_payment_cohort(ledger)
+    out = np.full(ledger.months, np.nan)
+    for m in range(lag, ledger.months):
+        out[m] = _ratio(matrix[: m - lag + 1, m].sum(), matrix[: m - lag + 1, m - lag].sum())
+    return out
+
+
+def grr_trailing(ledger: Ledger, lag: int = 12) -> Floats:
+    """(M,) gross revenue retention over the trailing `lag` months: each account's MRR at m
+    capped at its MRR at m − lag (NaN for m < lag)."""
+    values = ledger.paid_mrr_cents
+    out = np.full(ledger.months, np.nan)
+    for m in range(lag, ledger.months):
+        base = values[:, m - lag]
+        out[m] = _ratio(np.minimum(values[:, m], base).sum(), base.sum())
+    return out
+
+
+def nrr_monthly(ledger: Ledger) -> Floats:
+    """(M,) one-month NRR: (MRR_start + expansion − contraction − churned) / MRR_start."""
+    flows = mrr_waterfall(ledger)
+    start = np.concatenate([[0], mrr_cents(ledger)[:-1]])
+    return _ratio(start + flows.expansion - flows.contraction - flows.churned, start)
+
+
+def logo_churn_rate(ledger: Ledger) -> Floats:
+    """(M,) accounts that stopped paying in m / accounts paying at the end of m − 1."""
+    paying = ledger.account_state == AccountState.PAYING
+    stopped = (paying[:, :-1] & ~paying[:, 1:]).sum(axis=0)
+    return np.concatenate([[np.nan], _ratio(stopped, paying[:, :-1].sum(axis=0))])
+
+
+def revenue_churn_rate(ledger: Ledger) -> Floats:
+    """(M,) (churned + contraction) / MRR at the end of m − 1."""
+    flows = mrr_waterfall(ledger)
+    start = np.concatenate([[0], mrr_cents(ledger)[:-1]])
+    return _ratio(flows.churned + flows.contraction, start)
+
+
+def arpa(ledger: Ledger) -> Floats:
+    """(M,) MRR / paying accounts, in money."""
+    return _ratio(mrr(ledger), paying_accounts(ledger))
+
+
+def mean_logo_churn(ledger: Ledger) -> float:
+    """Monthly logo churn over the whole horizon: stops / account-months at risk."""
+    paying = ledger.account_state == AccountState.PAYING
+    stopped = (paying[:, :-1] & ~paying[:, 1:]).sum()
+    return float(_ratio(stopped, paying[:, :-1].sum()))
+
+
+# --- acquisition cost and payback -----------------------------------------------------------
+def acquisition_spend(ledger: Ledger) -> Floats:
+    """(M,) all acquisition spend per month (paid media, onboarding, referral rewards)."""
+    return ledger.spend.sum(axis=0)
+
+
+def new_paying_accounts(ledger: Ledger, channel: Channel | None = None) -> Ints:
+    """(M,) accounts whose first payment fell in each month (optionally: whose owner came
+    from `channel`)."""
+    first = ledger.account_first_paid_t
+    keep = ~np.isnan(first)
+    if channel is not None:
+        keep &= ledger.user_channel[ledger.account_owner] == channel
+    return np.bincount(_month_of(first[keep]), minlength=ledger.months)[: ledger.months]
+
+
+def blended_cac(ledger: Ledger) -> Floats:
+    """(M,) acquisition spend / new paying accounts, per month."""
+    return _ratio(acquisition_spend(ledger), new_paying_accounts(ledger))
+
+
+def blended_cac_total(ledger: Ledger) -> float:
+    """Acquisition spend / new paying accounts over the whole horizon."""
+    return float(_ratio(acquisition_spend(ledger).sum(), new_paying_accounts(ledger).sum()))
+
+
+def paid_cac(ledger: Ledger) -> float:
+    """Paid-media spend / new paying accounts whose owner came from the paid channel."""
+    spend = ledger.spend[SpendKind.PAID_MEDIA].sum()
+    return float(_ratio(spend, new_paying_accounts(ledger, Channel.PAID).sum()))
+
+
+def new_account_arpa(ledger: Ledger) -> float:
+    """Mean MRR of new accounts at the end of their first paying month, in money."""
+    flows = mrr_waterfall(ledger)
+    current = ledger.paid_mrr_cents
+    first_month = _month_of(ledger.account_first_paid_t[ledger.paid_account])
+    inside = first_month < ledger.months
+    counted = (current[np.flatnonzero(inside), first_month[inside]] > 0).sum()
+    return float(_ratio(flows.new.sum() / 100.0, counted))
+
+
+def cac_payback_formula(ledger: Ledger) -> float:
+    """Months: blended CAC / (ARPA of new accounts × gross margin). Ignores churn and expansion."""
+    return float(_ratio(blended_cac_total(ledger), new_account_arpa(ledger) * ledger.gross_margin))
+
+
+def cohort_gross_margin(ledger: Ledger) -> Floats:
+    """(M, M) gross margin earned in month m (column) from accounts acquired in month c (row):
+    revenue × gross margin − cost to serve the paid seats."""
+    return ledger.cohort_revenue * ledger.gross_margin - ledger.cohort_seat_months * ledger.cost_to_serve_per_seat
+
+
+def cac_payback_by_cohort(ledger: Ledger) -> Floats:
+    """(M,) months from the start of acquisition month c until the cumulative gross margin of
+    its accounts reaches that month's acquisition spend, interpolated within the month; NaN
+    when not within the horizon (or nothing was spent)."""
+    margin = cohort_gross_margin(ledger)
+    spend = acquisition_spend(ledger)
+    out = np.full(ledger.months, np.nan)
+    for c in range(ledger.months):
+        if spend[c] <= 0:
+            continue
+        cumulative = np.cumsum(margin[c, c:])
+        reached = np.flatnonzero(cumulative >= spend[c])
+        if len(reached):
+            k = int(reached[0])
+            before = cumulative[k - 1] if k > 0 else 0.0
+            out[c] = k + (spend[c] - before) / (cumulative[k] - before)
+    return out
+
+
+def cac_payback_cohort_median(ledger: Ledger, cohorts: int = 12) -> float:
+    """Median cohort-cash payback over the first `cohorts` acquisition months, counting
+    "not within horizon" as longer than any; NaN when the median itself is not reached."""
+    values = cac_payback_by_cohort(ledger)[:cohorts]
+    spent = acquisition_spend(ledger)[:cohorts] > 0
+    values = np.where(np.isnan(values), np.inf, values)[spent]
+    if len(values) == 0:
+        return float("nan")
+    median = float(np.median(values))
+    return median if np.isfinite(median) else float("nan")
+
+
+def ltv_simple(ledger: Ledger) -> float:
+    """ARPA at the horizon × gross margin / mean monthly logo churn (money per account)."""
+    return float(_ratio(arpa(ledger)[-1] * ledger.gross_margin, mean_logo_churn(ledger)))
+
+
+def ltv_to_cac(ledger: Ledger) -> float:
+    """Simple LTV / blended CAC over the horizon."""
+    return float(_ratio(ltv_simple(ledger), blended_cac_total(ledger)))
+
+
+# --- retention tables -----------------------------------------------------------------------
+def _by_age(rows: Ints, cohort: Ints, months: int) -> Floats:
+    """Sum a (N, M) calendar-month matrix into (cohort, months since cohort start)."""
+    out = np.zeros((months, months))
+    for age in range(months):
+        calendar = cohort + age
+        ok = calendar < months
+        np.add.at(out[:, age], cohort[ok], rows[np.flatnonzero(ok), calendar[ok]])
+    return out
+
+
+def user_retention(ledger: Ledger) -> Floats:
+    """(M, M) share of each signup cohort (row) still active after k months (column); NaN
+    beyond the horizon."""
+    months = ledger.months
+    cohort = _month_of(ledger.user_signup_t)
+    left = _month_of(ledger.user_left_t)
+    active = (left[:, None] > np.arange(months)[None, :]).astype(np.int64)
+    return _normalise(_by_age(active, cohort, months), np.bincount(cohort, minlength=months), months)
+
+
+def account_retention(ledger: Ledger) -> tuple[Floats, Floats]:
+    """(M, M) logo and revenue retention of first-payment cohorts: share still paying, and
+    cohort MRR / its MRR at the end of its first month, by months since first payment."""
+    months = ledger.months
+    cohort = _month_of(ledger.account_first_paid_t[ledger.paid_account])
+    paying = (ledger.paid_mrr_cents > 0).astype(np.int64)
+    logos = _by_age(paying, cohort, months)
+    revenue = _by_age(ledger.paid_mrr_cents, cohort, months)
+    return (
+        _normalise(logos, np.bincount(cohort, minlength=months), months),
+        _normalise(revenue, revenue[:, 0], months),
+    )
+
+
+def _normalise(table: Floats, start: Floats | Ints, months: int) -> Floats:
+    out = _ratio(table, np.asarray(start, dtype=np.float64)[:, None])
+    age = np.arange(months)[None, :]
+    cohort = np.arange(months)[:, None]
+    return np.where(cohort + age < months, out, np.nan)

@@ -1,0 +1,201 @@
+"""Load scenario files: read TOML, resolve `extends` chains, validate, and turn every
+failure into one `ScenarioError` that names the file and the dotted key."""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from simulator.scenario.merge import deep_merge, set_dotted
+from simulator.scenario.models import Scenario
+
+Provenance = dict[tuple[str, ...], Path]
+
+
+@dataclass(frozen=True)
+class ScenarioError(Exception):
+    """A scenario file that cannot be used; `str()` is the message shown to a person."""
+
+    file: Path
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.key}" if self.key else str(self.file)
+        return f"{where}: {self.message}"
+
+
+def _read_toml(path: Path, key: str = "") -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(path, key, "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(path, key, f"cannot read file ({exc})") from None
+    if not text.strip():
+        raise ScenarioError(path, "", "file is empty; a scenario needs at least a name")
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(path, "", f"not valid TOML: {exc}") from None
+
+
+def _record(provenance: Provenance, data: dict[str, Any], path: Path, prefix: tuple[str, ...] = ()) -> None:
+    for key, value in data.items():
+        here = (*prefix, key)
+        provenance[here] = path
+        if isinstance(value, dict):
+            _record(provenance, value, path, here)
+
+
+def load_raw(path: Path, _chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any], Provenance]:
+    """The merged table of `path` and its `extends` ancestors, and which file set each key."""
+    path = path.resolve() if _chain else path
+    resolved = path.resolve()
+    if resolved in _chain:
+        cycle = " → ".join(p.name for p in (*_chain, resolved))
+        raise ScenarioError(_chain[-1], "extends", f"extends cycle: {cycle}")
+    data = _read_toml(path)
+    provenance: Provenance = {}
+    parent_name = data.pop("extends", None)
+    if parent_name is None:
+        _record(provenance, data, path)
+        return data, provenance
+    if not isinstance(parent_name, str):
+        raise ScenarioError(path, "extends", "must be a file name (string), relative to this file")
+    parent_path = (resolved.parent / parent_name).resolve()
+    if not parent_path.is_file():
+        raise ScenarioError(path, "extends", f"parent scenario {parent_name!r} not found at {parent_path}")
+    parent, provenance = load_raw(parent_path, (*_chain, resolved))
+    _record(provenance, data, path)
+    return deep_merge(parent, data), provenance
+
+
+def parent_of(path: Path) -> str | None:
+    """The `extends` target named in a file, without loading it (None if none or unreadable)."""
+    try:
+        value = tomllib.loads(path.read_text(encoding="utf-8")).get("extends")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
+    """Load and validate a scenario file. `overrides` maps dotted keys to values applied
+    after `extends` merging, validated like the file's own keys."""
+    path = Path(path)
+    data, provenance = load_raw(path)
+    for dotted, value in (overrides or {}).items():
+        data = set_dotted(data, dotted, value)
+    data.setdefault("name", path.stem)
+    return validate_scenario(data, path, provenance)
+
+
+def validate_scenario(data: dict[str, Any], path: Path, provenance: Provenance | None = None) -> Scenario:
+    """Validate a merged table; the first problem becomes a ScenarioError."""
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise _to_scenario_error(exc, path, provenance or {}) from None
+
+
+def _to_scenario_error(exc: ValidationError, path: Path, provenance: Provenance) -> ScenarioError:
+    problems = []
+    for error in exc.errors():
+        loc = tuple(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        if not loc and ": " in message:
+            # Cross-field checks write "dotted.key: reason"; recover the key from the message.
+            key_text, message = message.split(": ", 1)
+            loc = tuple(key_text.split("."))
+        key = ".".join(_without_union_tags(loc))
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+            near = _near_miss(loc)
+            if near:
+                message += f"; did you mean {near!r}?"
+        elif error["type"] == "missing":
+            message = "required key is missing"
+        elif "input" in error and error["type"] not in ("model_type", "dict_type"):
+            message = f"{message} (got {error['input']!r})"
+        problems.append((_file_for(loc, path, provenance), key, message))
+    file, key, message = problems[0]
+    if len(problems) > 1:
+        message += f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})"
+    return ScenarioError(file, key, message)
+
+
+_UNION_TAGS = {"price_change", "onboarding", "paid_budget"}
+
+
+def _without_union_tags(loc: tuple[str, ...]) -> tuple[str, ...]:
+    # pydantic puts the discriminator value into the location of a tagged union member.
+    if len(loc) > 2 and loc[0] == "timeline" and loc[2] in _UNION_TAGS:
+        return loc[:2] + loc[3:]
+    return loc
+
+
+def _file_for(loc: tuple[str, ...], path: Path, provenance: Provenance) -> Path:
+    clean = _without_union_tags(loc)
+    for end in range(len(clean), 0, -1):
+        if clean[:end] in provenance:
+            return provenance[clean[:end]]
+    return path
+
+
+def _near_miss(loc: tuple[str, ...]) -> str | None:
+    """The closest valid key to the unknown last element of `loc`, if one is close."""
+    candidates = _keys_at(Scenario, list(loc[:-1]))
+    matches = difflib.get_close_matches(loc[-1], candidates, n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def _keys_at(model: Any, path: list[str]) -> list[str]:
+    """Field names of the model reached by following `path` through nested models and dicts."""
+    current: Any = model
+    for part in path:
+        current = _step(current, part)
+        if current is None:
+            return []
+    return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
+
+
+def _step(annotation: Any, part: str) -> Any:
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        field = annotation.model_fields.get(part)
+        return _unwrap(field.annotation) if field else None
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is dict:
+        return _unwrap(args[1])
+    if origin is list:
+        return _unwrap(args[0])
+    if origin in (typing.Union, types.UnionType):
+        # Tagged timeline union: the tag names the member.
+        for member in args:
+            kind = getattr(member, "model_fields", {}).get("kind")
+            if kind is not None and part in typing.get_args(kind.annotation):
+                return member
+    return None
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip Annotated and Optional wrappers."""
+    while True:
+        if typing.get_origin(annotation) is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+            continue
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(args) == 1:
+                annotation = args[0]
+                continue
+        return annotation

@@ -1,0 +1,1 @@
+"""Terminal UI for plgsim (see the TUI issue); the simulator never imports it."""
