@@ -312,8 +312,8 @@ class Segment(StrictModel):
 
     share: Probability = Field(1.0, description="Share of non-viral signups (shares sum to 1).")
     flow: str = Field("self_serve", description="Name of the onboarding flow this segment gets.")
-    wtp: WillingnessToPay = Field(default_factory=WillingnessToPay)
-    seats: Seats = Field(default_factory=Seats)
+    wtp: WillingnessToPay = Field(default_factory=WillingnessToPay, description="Willingness to pay per seat.")
+    seats: Seats = Field(default_factory=Seats, description="Seats at conversion.")
     virality: Virality | None = Field(None, description="Override of [virality] (merged over it).")
     monetization: Monetization | None = Field(
         None, description="Override of [monetization] (merged over it)."
@@ -391,14 +391,20 @@ class Scenario(StrictModel):
     simulation: Simulation = Field(default_factory=Simulation)
     market: Market = Field(default_factory=Market)
     acquisition: Acquisition = Field(default_factory=Acquisition)
-    onboarding: dict[str, OnboardingFlow] = Field(default_factory=_default_flows, min_length=1)
+    onboarding: dict[str, OnboardingFlow] = Field(
+        default_factory=_default_flows, min_length=1, description="Onboarding flows by name (at least one)."
+    )
     virality: Virality = Field(default_factory=Virality)
     monetization: Monetization = Field(default_factory=Monetization)
     pricing: Pricing = Field(default_factory=Pricing)
     expansion: Expansion = Field(default_factory=Expansion)
     churn: Churn = Field(default_factory=Churn)
     costs: Costs = Field(default_factory=Costs)
-    segments: dict[str, Segment] = Field(default_factory=_default_segments, min_length=1)
+    segments: dict[str, Segment] = Field(
+        default_factory=_default_segments,
+        min_length=1,
+        description="Customer segments by name; shares sum to 1. Viral signups join their inviter's segment.",
+    )
     timeline: list[Intervention] = Field(default_factory=list)
 
     @model_validator(mode="before")
