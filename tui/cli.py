@@ -140,7 +140,7 @@ def _print_table(results: list[Result]) -> None:
             text = format_value(cell.value, cell.unit, results[j].scenario.currency)
             if j > 0:
                 delta = format_value(cell.value - row.value, cell.unit, results[j].scenario.currency, signed=True)
-                text += f"\n[dim]Δ {delta}[/dim]"
+                text += f" [dim](Δ {delta})[/dim]"
             cells.append(text)
         table.add_row(*cells)
     stdout.print(table)

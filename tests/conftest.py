@@ -1,0 +1,56 @@
+"""Shared fixtures for the CLI, scenario-loading and import-hygiene tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+"""The project root (holds pyproject.toml and scenarios/)."""
+
+DATA = Path(__file__).resolve().parent / "data"
+SCENARIOS = ROOT / "scenarios"
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def scenarios_dir() -> Path:
+    return SCENARIOS
+
+
+@pytest.fixture(scope="session")
+def plgsim() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run the installed `plgsim` console script in a subprocess (cwd: the project root).
+
+    Fails (never skips) when the console script is not on PATH: it is part of what is tested.
+    """
+    exe = shutil.which("plgsim")
+    assert exe is not None, "the `plgsim` console script is not on PATH (pip install -e .)"
+    env = {**os.environ, "COLUMNS": "160", "NO_COLOR": "1", "TERM": "dumb"}
+
+    def run(*args: str | Path, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [exe, *map(str, args)],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=timeout,
+        )
+
+    return run
