@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from simulator.ledger import AccountState, Channel, Ledger, SpendKind
 from simulator.scenario.models import DAYS_PER_MONTH
@@ -20,7 +20,7 @@ Floats = NDArray[np.float64]
 Ints = NDArray[np.int64]
 
 
-def _ratio(num: Floats | float, den: Floats | float) -> Floats:
+def _ratio(num: ArrayLike, den: ArrayLike) -> Floats:
     num_a = np.asarray(num, dtype=np.float64)
     den_a = np.asarray(den, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -111,7 +111,9 @@ class Result:
             "ltv_to_cac": metrics.ltv_to_cac(ledger),
             "viral_k": metrics.viral_k(ledger),
             "signups_total": float(signups.sum()),
-            "activation_rate": float(np.nanmean(metrics.activation_rate_by_cohort(ledger))) if signups.any() else math.nan,
+            "activation_rate": float(np.nanmean(metrics.activation_rate_by_cohort(ledger)))
+            if signups.any()
+            else math.nan,
             "time_to_value_days_median": ttv_median,
             "time_to_value_days_p90": ttv_p90,
             "conversion_90d": _pooled(conversion, signups),
@@ -161,7 +163,9 @@ class Result:
         logos, revenue = metrics.account_retention(ledger)
         written = [
             _write_table(directory / "monthly.csv", list(self.monthly), np.column_stack(list(self.monthly.values()))),
-            _write_rows(directory / "summary.csv", ["metric", "value"], [[k, _fmt(v)] for k, v in self.summary.items()]),
+            _write_rows(
+                directory / "summary.csv", ["metric", "value"], [[k, _fmt(v)] for k, v in self.summary.items()]
+            ),
         ]
         tables = {
             "user_retention.csv": metrics.user_retention(ledger),

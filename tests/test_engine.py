@@ -85,8 +85,12 @@ def test_same_seed_is_bit_identical_and_seeds_differ() -> None:
 
 def test_common_random_numbers_keep_unrelated_draws() -> None:
     """Changing a price leaves arrivals, activations and traits of accounts untouched."""
-    cheap = scenario(acquisition={"organic": {"signups_per_month": 300}}, pricing={"plans": {"pro": {"price_per_seat": 10}}})
-    dear = scenario(acquisition={"organic": {"signups_per_month": 300}}, pricing={"plans": {"pro": {"price_per_seat": 30}}})
+    cheap = scenario(
+        acquisition={"organic": {"signups_per_month": 300}}, pricing={"plans": {"pro": {"price_per_seat": 10}}}
+    )
+    dear = scenario(
+        acquisition={"organic": {"signups_per_month": 300}}, pricing={"plans": {"pro": {"price_per_seat": 30}}}
+    )
     a, b = run(cheap).ledger, run(dear).ledger
     np.testing.assert_array_equal(a.user_signup_t, b.user_signup_t)
     np.testing.assert_array_equal(a.user_activated_t, b.user_activated_t)
@@ -181,7 +185,9 @@ def test_annual_contracts_churn_only_at_renewal() -> None:
             tenure = stop + 1 - first[account]
             assert tenure >= 11, (account, tenure)
     # Annual price is discounted: 20 × 0.8 = 16 per seat.
-    values = ledger.paid_mrr_cents[ledger.paid_mrr_cents > 0] / np.maximum(ledger.paid_seats[ledger.paid_mrr_cents > 0], 1)
+    values = ledger.paid_mrr_cents[ledger.paid_mrr_cents > 0] / np.maximum(
+        ledger.paid_seats[ledger.paid_mrr_cents > 0], 1
+    )
     assert set(values.tolist()) == {1600.0}
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -97,7 +98,7 @@ def compare(files: FilesArg, seed: SeedOpt = None, months: MonthsOpt = None, as_
     for scenario in scenarios:
         if not as_json:
             stderr.print(f"running {scenario.name}…", highlight=False)
-        results.append(_guard(lambda s=scenario: run_scenario(s)))
+        results.append(_guard(partial(run_scenario, scenario)))
     if as_json:
         for result in results:
             print(json.dumps(result.to_json()))

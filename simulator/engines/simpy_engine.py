@@ -73,6 +73,11 @@ class Account:
     paying_since: float = 0.0
     mrr_cents: int = 0
 
+    @property
+    def gone(self) -> bool:
+        """Whether the account (and so each of its users) has left."""
+        return self.state == AccountState.GONE
+
 
 @dataclass(frozen=True)
 class _Flow:
@@ -116,7 +121,10 @@ class SimpyEngine:
         self.signups = 0
         self.active_users = 0
         self.paying: set[Account] = set()
-        self._exp = {name: BufferedExponential(self.streams[name]) for name in ("arrivals", "free_lifetime", "conversion", "expansion")}
+        self._exp = {
+            name: BufferedExponential(self.streams[name])
+            for name in ("arrivals", "free_lifetime", "conversion", "expansion")
+        }
 
     # --- running ------------------------------------------------------------------------
     def run(self) -> Ledger:
@@ -247,7 +255,7 @@ class SimpyEngine:
         """Activation, then invites at their cycle times while the user's account lives."""
         env = self.env
         yield env.timeout(time_to_value)
-        if account.state == AccountState.GONE:
+        if account.gone:
             return
         self.ledger.user_activated(env.now, user)
         virality = self.virality[segment]
@@ -261,7 +269,7 @@ class SimpyEngine:
         for delay in delays:
             yield env.timeout(delay - elapsed)
             elapsed = delay
-            if account.state == AccountState.GONE:
+            if account.gone:
                 return  # churned before sending the rest: the realised K drops
             accepted = accept_rng.random() < virality.acceptance_rate * self._remaining_share() * self.signup_factor
             joins = accept_rng.random() < virality.seat_share
@@ -412,12 +420,12 @@ class SimpyEngine:
         if account.epoch != epoch or account.plan != plan:
             return
         value = account.wtp * self.plans[plan].value
-        if self._surplus(plan, price, account.seats, value) < 0:
-            if self.streams["price_response"].random() < self.churn[account.segment].price_increase_churn:
-                account.epoch += 1
-                self.paying.discard(account)
-                self._close(account)
-                return
+        priced_out = self._surplus(plan, price, account.seats, value) < 0
+        if priced_out and self.streams["price_response"].random() < self.churn[account.segment].price_increase_churn:
+            account.epoch += 1
+            self.paying.discard(account)
+            self._close(account)
+            return
         account.price = price
         self._bill(account)
 
@@ -433,7 +441,9 @@ class SimpyEngine:
         limit = self.plans[plan].max_seats
         return limit is None or seats <= limit
 
-    def _best_plan(self, account: Account, seats: int, require_gain: bool = True, cheaper_than: float = INF) -> str | None:
+    def _best_plan(
+        self, account: Account, seats: int, require_gain: bool = True, cheaper_than: float = INF
+    ) -> str | None:
         """The plan with the largest surplus for the account (None if none is worth its price
         when `require_gain`), among those allowing `seats` and billing less than `cheaper_than`."""
         best, best_surplus = None, 0.0 if require_gain else -INF

@@ -15,7 +15,6 @@ from simulator.scenario.models import (
     Scenario,
 )
 
-
 T = TypeVar("T")
 
 
@@ -61,7 +60,11 @@ class Schedules:
         budget = Step([0.0], [scenario.acquisition.paid.monthly_budget])
         for event in events:
             if isinstance(event, PaidBudgetChange):
-                value = event.monthly_budget if event.monthly_budget is not None else budget.values[-1] * (event.multiplier or 0.0)
+                value = (
+                    event.monthly_budget
+                    if event.monthly_budget is not None
+                    else budget.values[-1] * (event.multiplier or 0.0)
+                )
                 _append(budget, event.month, value)
         self.paid_budget = budget
 

@@ -29,9 +29,7 @@ class Simulation(StrictModel):
 
     months: int = Field(36, ge=1, le=240, description="Horizon in months (1 to 240).")
     seed: int = Field(0, ge=0, description="Seed of every random stream (integer ≥ 0).")
-    replications: int = Field(
-        1, ge=1, le=100_000, description="Monte Carlo replications for batch runs (≥ 1)."
-    )
+    replications: int = Field(1, ge=1, le=100_000, description="Monte Carlo replications for batch runs (≥ 1).")
     max_users: int = Field(
         2_000_000,
         ge=1,
@@ -60,9 +58,7 @@ class PaidChannel(StrictModel):
     """Paid media: spend buys signups, with diminishing returns."""
 
     monthly_budget: float = Field(0.0, ge=0, description="Paid spend per month (money, ≥ 0).")
-    cost_per_signup: float = Field(
-        25.0, gt=0, description="Cost per signup at low spend (money per signup, > 0)."
-    )
+    cost_per_signup: float = Field(25.0, gt=0, description="Cost per signup at low spend (money per signup, > 0).")
     saturation_budget: float | None = Field(
         None,
         gt=0,
@@ -116,9 +112,7 @@ class LogNormalDays(StrictModel):
     """A positive duration in days, lognormally distributed."""
 
     median_days: float = Field(3.0, ge=0, description="Median duration (days, ≥ 0).")
-    sigma: float = Field(
-        0.8, ge=0, le=4, description="Log-scale spread (0 gives a fixed duration; 0 to 4)."
-    )
+    sigma: float = Field(0.8, ge=0, le=4, description="Log-scale spread (0 gives a fixed duration; 0 to 4).")
 
 
 class OnboardingFlow(StrictModel):
@@ -127,9 +121,7 @@ class OnboardingFlow(StrictModel):
     activation_probability: Probability = Field(
         0.4, description="Share of signups that ever reach activation (probability)."
     )
-    time_to_value: LogNormalDays = Field(
-        default_factory=LogNormalDays, description="Time from signup to activation."
-    )
+    time_to_value: LogNormalDays = Field(default_factory=LogNormalDays, description="Time from signup to activation.")
     cost_per_signup: float = Field(
         0.0, ge=0, description="Onboarding cost per signup, counted as acquisition spend (money)."
     )
@@ -162,8 +154,7 @@ class Virality(StrictModel):
     referral_reward: float = Field(
         0.0,
         ge=0,
-        description="Reward paid per accepted invite that starts a new account, counted as "
-        "acquisition spend (money).",
+        description="Reward paid per accepted invite that starts a new account, counted as acquisition spend (money).",
     )
 
 
@@ -174,8 +165,7 @@ class Trial(StrictModel):
     card_required: bool = Field(False, description="Whether starting the trial needs a card.")
     card_signup_factor: Probability = Field(
         0.5,
-        description="With a card required: share of would-be signups that still sign up "
-        "(probability).",
+        description="With a card required: share of would-be signups that still sign up (probability).",
     )
     conversion_activated: Probability = Field(
         0.3,
@@ -184,12 +174,9 @@ class Trial(StrictModel):
     )
     conversion_not_activated: Probability = Field(
         0.0,
-        description="The same for owners who did not activate (forgotten cancellations when a "
-        "card is on file).",
+        description="The same for owners who did not activate (forgotten cancellations when a card is on file).",
     )
-    plan: str | None = Field(
-        None, description="Plan name used during the trial; empty means the most expensive plan."
-    )
+    plan: str | None = Field(None, description="Plan name used during the trial; empty means the most expensive plan.")
 
 
 class Monetization(StrictModel):
@@ -226,12 +213,8 @@ class Plan(StrictModel):
         description="What the plan is worth relative to the account's willingness to pay "
         "(multiplier, > 0): higher tiers have more features.",
     )
-    annual_share: Probability = Field(
-        0.0, description="Share of new accounts on this plan that pick annual billing."
-    )
-    annual_discount: float = Field(
-        0.0, ge=0, le=0.9, description="Discount for annual billing (fraction, 0 to 0.9)."
-    )
+    annual_share: Probability = Field(0.0, description="Share of new accounts on this plan that pick annual billing.")
+    annual_discount: float = Field(0.0, ge=0, le=0.9, description="Discount for annual billing (fraction, 0 to 0.9).")
 
 
 class Pricing(StrictModel):
@@ -266,9 +249,7 @@ class Expansion(StrictModel):
     seat_remove_rate: float = Field(
         0.0, ge=0, le=100, description="Seat removals per paying account-month (never below one seat)."
     )
-    downgrade_rate: float = Field(
-        0.0, ge=0, le=10, description="Moves to a cheaper plan per paying account-month."
-    )
+    downgrade_rate: float = Field(0.0, ge=0, le=10, description="Moves to a cheaper plan per paying account-month.")
 
 
 class Churn(StrictModel):
@@ -277,9 +258,7 @@ class Churn(StrictModel):
     alpha: float = Field(
         1.0, gt=0, description="α of the Beta(α, β) monthly churn probability of a paying account (> 0)."
     )
-    beta: float = Field(
-        12.0, gt=0, description="β of the same Beta; mean monthly churn is α / (α + β) (> 0)."
-    )
+    beta: float = Field(12.0, gt=0, description="β of the same Beta; mean monthly churn is α / (α + β) (> 0).")
     free_hazard: float = Field(
         0.15, ge=0, le=30, description="Rate per month at which an activated free account goes inactive."
     )
@@ -302,9 +281,7 @@ class Costs(StrictModel):
     """Cost of revenue."""
 
     gross_margin: Probability = Field(0.8, description="Gross margin on revenue (fraction).")
-    cost_to_serve_per_seat: float = Field(
-        0.0, ge=0, description="Further cost per paying seat per month (money, ≥ 0)."
-    )
+    cost_to_serve_per_seat: float = Field(0.0, ge=0, description="Further cost per paying seat per month (money, ≥ 0).")
 
 
 class Segment(StrictModel):
@@ -315,9 +292,7 @@ class Segment(StrictModel):
     wtp: WillingnessToPay = Field(default_factory=WillingnessToPay, description="Willingness to pay per seat.")
     seats: Seats = Field(default_factory=Seats, description="Seats at conversion.")
     virality: Virality | None = Field(None, description="Override of [virality] (merged over it).")
-    monetization: Monetization | None = Field(
-        None, description="Override of [monetization] (merged over it)."
-    )
+    monetization: Monetization | None = Field(None, description="Override of [monetization] (merged over it).")
     expansion: Expansion | None = Field(None, description="Override of [expansion] (merged over it).")
     churn: Churn | None = Field(None, description="Override of [churn] (merged over it).")
 
@@ -369,9 +344,7 @@ class PaidBudgetChange(StrictModel):
         return self
 
 
-Intervention = Annotated[
-    PriceChange | OnboardingSwitch | PaidBudgetChange, Field(discriminator="kind")
-]
+Intervention = Annotated[PriceChange | OnboardingSwitch | PaidBudgetChange, Field(discriminator="kind")]
 
 
 def _default_flows() -> dict[str, OnboardingFlow]:

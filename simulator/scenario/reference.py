@@ -43,7 +43,10 @@ def _rows(model: type[BaseModel], prefix: str, defaults: BaseModel | None) -> li
         key = f"{prefix}.{name}" if prefix else name
         inner = _unwrap(field.annotation)
         if name == "timeline" and model is Scenario:
-            rows.append("| `timeline` | array of tables | `[]` | — | Dated interventions, each with a `kind`; see the `timeline[kind]` rows. |")
+            rows.append(
+                "| `timeline` | array of tables | `[]` | — "
+                "| Dated interventions, each with a `kind`; see the `timeline[kind]` rows. |"
+            )
             continue
         if model is Segment and name in SEGMENT_OVERRIDABLE:
             rows.append(f"| `{key}` | table | scenario's `[{name}]` | — | {_clean(field.description)} |")
@@ -79,7 +82,12 @@ def _type_name(annotation: Any) -> str:
         return " \\| ".join(f'"{a}"' for a in typing.get_args(annotation))
     if origin is list:
         return "array"
-    return getattr(annotation, "__name__", str(annotation)).replace("float", "number").replace("int", "integer").replace("str", "string")
+    return (
+        getattr(annotation, "__name__", str(annotation))
+        .replace("float", "number")
+        .replace("int", "integer")
+        .replace("str", "string")
+    )
 
 
 def _default(field: FieldInfo) -> str:
