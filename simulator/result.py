@@ -97,6 +97,7 @@ class Result:
         conversion, conversion_activated = metrics.conversion_by_cohort(ledger)
         signups = series["signups"]
         viral = metrics.virality(ledger)
+        activation = metrics.activation_rate_by_cohort(ledger)
         return {
             "users": float(series["active_users"][-1]),
             "paying_accounts": float(series["paying_accounts"][-1]),
@@ -111,13 +112,12 @@ class Result:
             "ltv_to_cac": metrics.ltv_to_cac(ledger),
             "viral_k": metrics.viral_k(ledger),
             "signups_total": float(signups.sum()),
-            "activation_rate": float(np.nanmean(metrics.activation_rate_by_cohort(ledger)))
-            if signups.any()
-            else math.nan,
+            "activation_rate": _pooled(activation, signups),
             "time_to_value_days_median": ttv_median,
             "time_to_value_days_p90": ttv_p90,
             "conversion_90d": _pooled(conversion, signups),
-            "conversion_90d_of_activated": _pooled(conversion_activated, signups),
+            # Weighting each cohort's rate by its denominator pools the counts exactly.
+            "conversion_90d_of_activated": _pooled(conversion_activated, np.nan_to_num(activation) * signups),
             "trial_conversion": metrics.trial_conversion(ledger),
             "invite_acceptance": viral.acceptance_rate,
             "viral_cycle_days_median": viral.cycle_time_days_median,
