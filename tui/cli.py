@@ -14,10 +14,11 @@ import sys
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from simulator.api import run as run_scenario
@@ -49,10 +50,10 @@ def _guard(action: Callable[[], T]) -> T:
     try:
         return action()
     except ScenarioError as exc:
-        stderr.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        stderr.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except SimulationLimitError as exc:
-        stderr.print(f"[red]run stopped:[/red] {exc}", highlight=False, soft_wrap=True)
+        stderr.print(f"[red]run stopped:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 
@@ -63,6 +64,11 @@ def _load_all(files: Sequence[Path], seed: int | None, months: int | None) -> li
     if months is not None:
         overrides["simulation.months"] = months
     return [load_scenario(path, overrides) for path in files]
+
+
+def _fail(message: str) -> NoReturn:
+    stderr.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
 
 
 @app.command()
@@ -76,13 +82,23 @@ def run(
 ) -> None:
     """Simulate one scenario and print its summary."""
     scenario = _guard(lambda: _load_all([file], seed, months)[0])
+    # Check where results go before simulating, so a bad path does not waste the run.
+    if out is not None and out.exists() and not out.is_dir():
+        _fail(f"{out}: --out must be a directory, and this is a file")
     if events is not None:
-        with events.open("w", newline="", encoding="utf-8") as log:
+        try:
+            log = events.open("w", newline="", encoding="utf-8")
+        except OSError as exc:
+            _fail(f"{events}: --events cannot be written ({exc.strerror})")
+        with log:
             result = _guard(lambda: run_scenario(scenario, events=log))
     else:
         result = _guard(lambda: run_scenario(scenario))
     if out is not None:
-        written = result.write_csv(out)
+        try:
+            written = result.write_csv(out)
+        except OSError as exc:
+            _fail(f"{out}: --out cannot be written ({exc.strerror})")
         stderr.print(f"wrote {len(written)} CSV files to {out}", highlight=False)
     if as_json:
         print(json.dumps(result.to_json()))
@@ -114,7 +130,7 @@ def validate(files: FilesArg) -> None:
         try:
             scenario = load_scenario(path)
         except ScenarioError as exc:
-            stderr.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            stderr.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
             failed = True
         else:
             stdout.print(f"ok: {path} ({scenario.name})", highlight=False)

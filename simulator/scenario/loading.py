@@ -123,8 +123,12 @@ def _to_scenario_error(exc: ValidationError, path: Path, provenance: Provenance)
                 message += f"; did you mean {near!r}?"
         elif error["type"] == "missing":
             message = "required key is missing"
-        elif "input" in error and error["type"] not in ("model_type", "dict_type"):
-            message = f"{message} (got {error['input']!r})"
+        else:
+            allowed = _allowed_range(loc) if error["type"] in _BOUND_ERRORS else ""
+            if allowed:
+                message = f"{message}; allowed: {allowed}"
+            if loc and not isinstance(error.get("input"), dict | list):
+                message = f"{message} (got {error['input']!r})"
         problems.append((_file_for(loc, path, provenance), key, message))
     file, key, message = problems[0]
     if len(problems) > 1:
@@ -133,6 +137,22 @@ def _to_scenario_error(exc: ValidationError, path: Path, provenance: Provenance)
 
 
 _UNION_TAGS = {"price_change", "onboarding", "paid_budget"}
+_BOUND_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
+
+
+def _allowed_range(loc: tuple[str, ...]) -> str:
+    """The full allowed range of the field at `loc`, e.g. '0.0 to 1.0' or '> 0'."""
+    from simulator.scenario.reference import allowed_range
+
+    parent = _model_at(Scenario, list(loc[:-1]))
+    field = parent.model_fields.get(loc[-1]) if parent is not None else None
+    if field is None:
+        return ""
+    text = allowed_range(field)
+    inclusive = text.split(", ")
+    if len(inclusive) == 2 and inclusive[0].startswith("≥ ") and inclusive[1].startswith("≤ "):
+        return f"{inclusive[0][2:]} to {inclusive[1][2:]}"
+    return text
 
 
 def _without_union_tags(loc: tuple[str, ...]) -> tuple[str, ...]:
@@ -159,12 +179,18 @@ def _near_miss(loc: tuple[str, ...]) -> str | None:
 
 def _keys_at(model: Any, path: list[str]) -> list[str]:
     """Field names of the model reached by following `path` through nested models and dicts."""
+    found = _model_at(model, path)
+    return list(found.model_fields) if found is not None else []
+
+
+def _model_at(model: Any, path: list[str]) -> type[BaseModel] | None:
+    """The model class reached by following `path` through nested models, dicts and lists."""
     current: Any = model
     for part in path:
         current = _step(current, part)
         if current is None:
-            return []
-    return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
+            return None
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
 def _step(annotation: Any, part: str) -> Any:

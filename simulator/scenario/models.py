@@ -19,9 +19,10 @@ DAYS_PER_MONTH = 365.25 / 12
 
 
 class StrictModel(BaseModel):
-    """Base for every scenario section: unknown keys are errors and loaded values are frozen."""
+    """Base for every scenario section: unknown keys are errors, values are not coerced from
+    other types (a quoted "0.3" is a mistake, not a number), and loaded values are frozen."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Simulation(StrictModel):
@@ -301,7 +302,7 @@ class PriceChange(StrictModel):
     """From `month`, a plan's price changes."""
 
     kind: Literal["price_change"]
-    month: float = Field(ge=0, description="When it takes effect (months since start).")
+    month: float = Field(ge=0, description="When it takes effect (months since start; at or past the horizon it never does).")
     plan: str = Field(description="Plan name.")
     change: float | None = Field(
         None, ge=-0.99, le=10, description="Relative change of the per-seat price and base fee (0.3 = +30%)."
@@ -324,7 +325,7 @@ class OnboardingSwitch(StrictModel):
     """From `month`, segments get another onboarding flow."""
 
     kind: Literal["onboarding"]
-    month: float = Field(ge=0, description="When it takes effect (months since start).")
+    month: float = Field(ge=0, description="When it takes effect (months since start; at or past the horizon it never does).")
     flow: str = Field(description="Onboarding flow name.")
     segments: list[str] | None = Field(None, description="Segments affected; empty means all.")
 
@@ -333,7 +334,7 @@ class PaidBudgetChange(StrictModel):
     """From `month`, the paid budget changes."""
 
     kind: Literal["paid_budget"]
-    month: float = Field(ge=0, description="When it takes effect (months since start).")
+    month: float = Field(ge=0, description="When it takes effect (months since start; at or past the horizon it never does).")
     monthly_budget: float | None = Field(None, ge=0, description="New paid budget per month (money).")
     multiplier: float | None = Field(None, ge=0, description="Multiply the current budget by this.")
 
@@ -421,10 +422,6 @@ class Scenario(StrictModel):
                 raise ValueError(f"pricing.plans.{plan_name}.max_seats: must be ≥ min_seats ({plan.min_seats})")
         for i, event in enumerate(self.timeline):
             where = f"timeline.{i}"
-            if event.month >= self.simulation.months:
-                raise ValueError(
-                    f"{where}.month: {event.month:g} is outside the horizon (0 to {self.simulation.months})"
-                )
             if isinstance(event, PriceChange) and event.plan not in self.pricing.plans:
                 raise ValueError(f"{where}.plan: unknown plan {event.plan!r}; plans: {', '.join(self.pricing.plans)}")
             if isinstance(event, OnboardingSwitch):

@@ -62,7 +62,9 @@ def _rows(model: type[BaseModel], prefix: str, defaults: BaseModel | None) -> li
                 rows += _rows(value, f"{key}.<name>", None)
                 continue
         default = f"`{getattr(defaults, name)}`" if defaults is not None else _default(field)
-        rows.append(f"| `{key}` | {_type_name(inner)} | {default} | {_range(field)} | {_clean(field.description)} |")
+        rows.append(
+            f"| `{key}` | {_type_name(inner)} | {default} | {allowed_range(field)} | {_clean(field.description)} |"
+        )
     return rows
 
 
@@ -103,7 +105,8 @@ def _default(field: FieldInfo) -> str:
     return f"`{value!r}`".replace("'", '"') if isinstance(value, str) else f"`{value}`"
 
 
-def _range(field: FieldInfo) -> str:
+def allowed_range(field: FieldInfo) -> str:
+    """A field's bounds as text, e.g. '≥ 0.0, ≤ 1.0' ('—' when unbounded)."""
     bounds = []
     for meta in field.metadata:
         for attr, symbol in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<")):
