@@ -298,11 +298,14 @@ class Segment(StrictModel):
     churn: Churn | None = Field(None, description="Override of [churn] (merged over it).")
 
 
+MONTH_DESCRIPTION = "When it takes effect (months since start; at or past the horizon it never does)."
+
+
 class PriceChange(StrictModel):
     """From `month`, a plan's price changes."""
 
     kind: Literal["price_change"]
-    month: float = Field(ge=0, description="When it takes effect (months since start; at or past the horizon it never does).")
+    month: float = Field(ge=0, description=MONTH_DESCRIPTION)
     plan: str = Field(description="Plan name.")
     change: float | None = Field(
         None, ge=-0.99, le=10, description="Relative change of the per-seat price and base fee (0.3 = +30%)."
@@ -325,7 +328,7 @@ class OnboardingSwitch(StrictModel):
     """From `month`, segments get another onboarding flow."""
 
     kind: Literal["onboarding"]
-    month: float = Field(ge=0, description="When it takes effect (months since start; at or past the horizon it never does).")
+    month: float = Field(ge=0, description=MONTH_DESCRIPTION)
     flow: str = Field(description="Onboarding flow name.")
     segments: list[str] | None = Field(None, description="Segments affected; empty means all.")
 
@@ -334,7 +337,7 @@ class PaidBudgetChange(StrictModel):
     """From `month`, the paid budget changes."""
 
     kind: Literal["paid_budget"]
-    month: float = Field(ge=0, description="When it takes effect (months since start; at or past the horizon it never does).")
+    month: float = Field(ge=0, description=MONTH_DESCRIPTION)
     monthly_budget: float | None = Field(None, ge=0, description="New paid budget per month (money).")
     multiplier: float | None = Field(None, ge=0, description="Multiply the current budget by this.")
 
