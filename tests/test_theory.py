@@ -119,20 +119,21 @@ def test_poisson_signup_counts(poisson_runs: list[Ledger]) -> None:
     assert np.abs(z).max() < Z, z
 
     # Variance ≈ mean: the index-of-dispersion statistic is χ²(71) under Poisson; its 1e-5
-    # quantiles are about 30 and 130 (D = s²/x̄ within ≈ 0.42 … 1.83 of 1). Over-dispersion
-    # of 2 (D ≈ 2) or an under-dispersed, clockwork process (D ≈ 0) falls outside.
+    # quantiles are 31.1 and 133.7, i.e. D = s²/x̄ must lie in 0.44 … 1.88. A variance twice
+    # the mean, or a clockwork process (D ≈ 0, see the next test but one), falls outside.
     low, high = _dispersion_bounds(n)
     assert low < _dispersion_statistic(counts.ravel()) < high
 
 
 def test_poisson_interarrival_times_are_exponential(poisson_runs: list[Ledger]) -> None:
-    # Gaps between consecutive arrivals of a Poisson process are iid Exp(λ); ≈ 21,600 gaps.
-    # KS rejects at p < 1e-4 (a 1% false-failure budget would be far too loose for CI).
+    # Gaps between consecutive arrivals of a Poisson process are iid Exp(λ); ≈ 21,600 gaps
+    # (the first gap of each run is measured from time 0). KS, rejecting at p < 1e-4.
     gaps = np.concatenate([np.diff(ledger.user_signup_t, prepend=0.0) for ledger in poisson_runs])
     assert (gaps >= 0).all()
     assert stats.kstest(gaps, "expon", args=(0.0, 1.0 / POISSON_RATE)).pvalue > 1e-4
-    # Teeth: a rate 5% off is rejected by the same test (KS distance ≈ 0.018 vs 0.014 at 1e-4).
-    assert stats.kstest(gaps, "expon", args=(0.0, 1.0 / (1.05 * POISSON_RATE))).pvalue < 1e-4
+    # Teeth: a rate 10% off is rejected by the same test (KS distance ≈ 0.035 against a
+    # critical ≈ 0.015 at 1e-4; 5% off, distance 0.018, is about the resolution limit).
+    assert stats.kstest(gaps, "expon", args=(0.0, 1.0 / (1.1 * POISSON_RATE))).pvalue < 1e-4
 
 
 def test_even_arrivals_fail_the_poisson_dispersion_test() -> None:
@@ -212,7 +213,7 @@ def test_viral_tree_size_is_one_over_one_minus_k(viral_run: Ledger) -> None:
     assert stats.chisquare(observed, expected).pvalue > 1e-4, (observed, expected)
 
 
-def _cycle_time_months() -> stats.rv_continuous:
+def _cycle_time_months() -> Any:  # a frozen scipy distribution
     return stats.lognorm(s=CYCLE_SIGMA, scale=CYCLE_MEDIAN_DAYS / DAYS_PER_MONTH)
 
 
@@ -229,8 +230,11 @@ def test_viral_cycle_time_is_lognormal(viral_run: Ledger) -> None:
     # critical ≈ 0.02) is rejected.
     wrong = stats.lognorm(s=CYCLE_SIGMA, scale=1.1 * CYCLE_MEDIAN_DAYS / DAYS_PER_MONTH)
     assert stats.kstest(delay, wrong.cdf).pvalue < 1e-4
-    # The metric reports the same median, in days (5 days ± a few %).
-    assert abs(metrics.virality(ledger).cycle_time_days_median / CYCLE_MEDIAN_DAYS - 1) < 0.05
+    # The metrics module reports the same median, in days. The sample median of n lognormal
+    # draws has, on the log scale, sd ≈ sqrt(π/2)·σ/sqrt(n) (≈ 0.6% here); 5 sd ≈ 3%.
+    median_days = metrics.virality(ledger).cycle_time_days_median
+    log_sd = math.sqrt(math.pi / 2) * CYCLE_SIGMA / math.sqrt(len(delay))
+    assert abs(math.log(median_days / CYCLE_MEDIAN_DAYS)) < Z * log_sd, median_days
 
 
 def test_viral_second_generation_delay_is_two_cycles(viral_run: Ledger) -> None:
@@ -430,11 +434,16 @@ def test_bass_diffusion_curve() -> None:
     # where the engine recomputes it, so the simulation is an exact (Gillespie) run of the
     # birth chain; N(t) is its mean-field solution (the second-order correction is a few
     # users). Stochastic error: an early fluctuation is amplified at rate q − p while the
-    # curve is convex, so the spread is ≈ 3.5× a binomial sqrt(N(1 − N/m)) bound — we use the
-    # linear-noise variance (sd ≈ 250 users at the inflection, month 9), checked against 200
-    # seeds: the empirical sd is within ±15% of it. sd of the mean of S seeds: sqrt(V/S).
-    # 24 month ends at 5 sd: union bound 1.4e-5 (with a 15% larger true sd, z = 4.3 per
-    # month: still < 1e-3 for the few effectively independent months).
+    # curve is convex, so the spread is ≈ 3.5× a binomial sqrt(N(1 − N/m)) bound; with that
+    # bound this test failed for 13 of 50 groups of 4 correct runs. We use the linear-noise
+    # variance instead (sd ≈ 250 users at the inflection, month 9; exact while the rate is
+    # still linear in N, as in the early months), checked against the engine offline: 4,000
+    # one-month runs gave Var N(1) = 364 against 358, and 200 full runs an empirical sd
+    # within 0.89…1.13 of it over the 24 month ends (the sampling error of a 200-run sd is
+    # ±5%); the max |z| below over 50 groups of 4 of those runs was ≤ 3.1. sd of the mean of
+    # S seeds: sqrt(V/S).
+    # 24 month ends at 5 sd: union bound 1.4e-5 (with a 10% larger true sd, z = 4.5 per
+    # month: still < 1e-4 over the few effectively independent months).
     sd = np.sqrt(bass_variance(t, BASS_P, BASS_Q, BASS_M) / len(BASS_SEEDS))
     z = (mean - bass_cumulative(t, BASS_P, BASS_Q, BASS_M)) / sd
     assert np.abs(z).max() < Z, np.round(z, 2)

@@ -171,8 +171,10 @@ class SimpyEngine:
             # Memorylessness: waking after `step` without an arrival and redrawing with the
             # updated rate is exact for a rate that is constant over the step.
             wait = draw() / total if total > 0 else INF
-            if wait > step:
-                yield env.timeout(step)
+            # Never let a wait drawn at the old rate cross a scheduled budget change.
+            until_update = min(step, self.schedules.paid_budget.next_change(env.now) - env.now)
+            if wait > until_update:
+                yield env.timeout(until_update)
                 continue
             yield env.timeout(wait)
             u = channel_rng.random() * total

@@ -37,6 +37,11 @@ class Step(Generic[T]):
         """The value in force at time t (a change at t is already in force)."""
         return self.values[bisect.bisect_right(self.starts, t) - 1]
 
+    def next_change(self, t: float) -> float:
+        """When the value next changes after time t (inf if never)."""
+        i = bisect.bisect_right(self.starts, t)
+        return self.starts[i] if i < len(self.starts) else float("inf")
+
 
 class Schedules:
     """The scenario's timeline resolved into step functions."""
