@@ -49,7 +49,6 @@ class SpendKind(IntEnum):
 
 CHANNEL_NAMES = tuple(c.name.lower() for c in Channel)
 STATE_NAMES = tuple(s.name.lower() for s in AccountState)
-SPEND_NAMES = ("paid_media", "onboarding", "referral")
 
 Floats = NDArray[np.float64]
 Ints = NDArray[np.int64]

@@ -19,21 +19,6 @@ from simulator.scenario.models import Scenario
 CHECKPOINT_MONTHS = (12, 24, 36)
 """Months (counted from 1, i.e. the end of month index 11, 23, 35) shown besides the horizon."""
 
-SUMMARY_KEYS = (
-    "users",
-    "paying_accounts",
-    "mrr",
-    "arr",
-    "nrr_12m",
-    "grr_12m",
-    "cac_payback_months",
-    "cac_payback_cohort_months",
-    "ltv",
-    "blended_cac",
-    "ltv_to_cac",
-    "viral_k",
-)
-
 
 @dataclass(frozen=True)
 class Result:

@@ -207,3 +207,13 @@ def test_max_users_stops_the_run_with_a_clear_message() -> None:
     capped = scenario(acquisition={"organic": {"signups_per_month": 1000}}, simulation={"max_users": 500})
     with pytest.raises(SimulationLimitError, match="max_users"):
         run(capped)
+
+
+def test_timeline_events_past_the_horizon_never_happen() -> None:
+    """paid_push doubles the budget at month 9; cut to 4 months it is the baseline, draw for draw."""
+    folder = SCENARIOS[0].parent
+    short = {"simulation.months": 4}
+    pushed = run(load_scenario(folder / "paid_push.toml", short)).ledger
+    baseline = run(load_scenario(folder / "baseline.toml", short)).ledger
+    np.testing.assert_array_equal(pushed.user_signup_t, baseline.user_signup_t)
+    np.testing.assert_array_equal(pushed.paid_mrr_cents, baseline.paid_mrr_cents)
