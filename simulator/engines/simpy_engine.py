@@ -71,7 +71,6 @@ class Account:
     price: PlanPrice = field(default_factory=lambda: PlanPrice(0.0, 0.0))
     seats: int = 0
     paying_since: float = 0.0
-    mrr_cents: int = 0
 
     @property
     def gone(self) -> bool:
@@ -487,15 +486,13 @@ class SimpyEngine:
         amount = self._bill_for(plan.min_seats, account.seats, account.price)
         if account.annual:
             amount *= 1.0 - plan.annual_discount
-        account.mrr_cents = round(amount * 100)
-        self.ledger.account_changed(self.env.now, account.id, account.state, account.mrr_cents, account.seats)
+        self.ledger.account_changed(self.env.now, account.id, account.state, round(amount * 100), account.seats)
 
     def _set_state(self, account: Account, state: AccountState) -> None:
         account.state = state
         if state == AccountState.PAYING:
             self._bill(account)
         else:
-            account.mrr_cents = 0
             self.ledger.account_changed(self.env.now, account.id, state, 0, 0)
 
     def _close(self, account: Account) -> None:
