@@ -3,10 +3,28 @@
 Never imports a terminal UI library; see tests/test_import_hygiene.py.
 """
 
-from simulator.api import run
+from simulator.api import run, run_many, sweep
 from simulator.engines.simpy_engine import SimulationLimitError
 from simulator.result import Result
+from simulator.runner.ensemble import Ensemble
+from simulator.runner.executors import DaskExecutor, LocalExecutor
+from simulator.runner.replications import ReplicationError
+from simulator.runner.sweep import SweepResult
 from simulator.scenario import Scenario, ScenarioError, load_scenario
 
-__all__ = ["Result", "Scenario", "ScenarioError", "SimulationLimitError", "load_scenario", "run"]
+__all__ = [
+    "DaskExecutor",
+    "Ensemble",
+    "LocalExecutor",
+    "ReplicationError",
+    "Result",
+    "Scenario",
+    "ScenarioError",
+    "SimulationLimitError",
+    "SweepResult",
+    "load_scenario",
+    "run",
+    "run_many",
+    "sweep",
+]
 __version__ = "0.1.0"

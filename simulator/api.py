@@ -1,13 +1,34 @@
-"""The one headless entry point: the CLI, batch runs, the TUI and benchmarks all call `run`."""
+"""The headless entry points: the CLI, the TUI, notebooks and benchmarks all call these.
+
+    run(scenario, seed=...)                      one replication → Result (with its ledger)
+    run_many(scenario, reps=..., executor=...)   replications → Ensemble (median, P10–P90, …)
+    sweep(path, {"key": values}, reps=...)       a grid of variants → SweepResult
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from simulator.engines.simpy_engine import run_simpy
 from simulator.result import Result
+from simulator.runner.ensemble import Ensemble
+from simulator.runner.executors import Executor
+from simulator.runner.grid import Value
+from simulator.runner.replications import ProgressCallback, assemble, ensemble_jobs, run_jobs
+from simulator.runner.sweep import SweepResult, grid_points, sweep_axes
 from simulator.scenario import Scenario, load_scenario
+
+
+def _resolve(scenario: Scenario | str | Path, months: int | None) -> Scenario:
+    if not isinstance(scenario, Scenario):
+        return load_scenario(scenario, {"simulation.months": months} if months is not None else None)
+    if months is None:
+        return scenario
+    return scenario.model_validate(
+        {**scenario.model_dump(), "simulation": {**scenario.simulation.model_dump(), "months": months}}
+    )
 
 
 def run(
@@ -21,12 +42,50 @@ def run(
     `seed` and `months` override the scenario's simulation.seed and simulation.months;
     `events`, if given, receives a CSV log of every event for audit.
     """
-    if not isinstance(scenario, Scenario):
-        scenario = load_scenario(scenario)
-    if months is not None:
-        scenario = scenario.model_validate(
-            {**scenario.model_dump(), "simulation": {**scenario.simulation.model_dump(), "months": months}}
-        )
+    scenario = _resolve(scenario, months)
     seed = scenario.simulation.seed if seed is None else seed
     ledger = run_simpy(scenario, seed=seed, events=events)
     return Result(scenario=scenario, seed=seed, ledger=ledger)
+
+
+def run_many(
+    scenario: Scenario | str | Path,
+    reps: int = 100,
+    seed: int | None = None,
+    months: int | None = None,
+    executor: Executor | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> Ensemble:
+    """Run `reps` replications, seeds spawned from `seed` (default: the scenario's seed).
+
+    Runs in this process unless an `executor` is given (`LocalExecutor(workers)` or
+    `DaskExecutor(address)` from `simulator.runner.executors`). Raises ReplicationError if a
+    replication fails.
+    """
+    scenario = _resolve(scenario, months)
+    if seed is not None:
+        scenario = scenario.model_copy(update={"simulation": scenario.simulation.model_copy(update={"seed": seed})})
+    outcomes = run_jobs(ensemble_jobs(scenario, reps), executor, on_progress)
+    return assemble(scenario, outcomes)
+
+
+def sweep(
+    path: str | Path,
+    axes: Mapping[str, Sequence[Value] | str] | None = None,
+    reps: int = 20,
+    overrides: dict[str, Any] | None = None,
+    executor: Executor | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> SweepResult:
+    """Run `reps` replications at every point of a grid over the scenario file `path`.
+
+    `axes` maps dotted keys to lists of values or 'start:stop:step' specs; it adds to (and
+    replaces keys of) the file's own [sweep] table. Every point is validated before anything
+    runs, and all points share replication seeds (common random numbers).
+    """
+    path = Path(path)
+    points = grid_points(path, sweep_axes(path, axes), overrides)
+    jobs = [job for point in points for job in ensemble_jobs(point.scenario, reps)]
+    outcomes = run_jobs(jobs, executor, on_progress)
+    ensembles = tuple(assemble(p.scenario, outcomes[k * reps : (k + 1) * reps]) for k, p in enumerate(points))
+    return SweepResult(sweep_axes(path, axes), tuple(points), ensembles)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -13,6 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from simulator import metrics
+from simulator.files import json_number, write_csv_table
 from simulator.ledger import CHANNEL_NAMES, Ledger
 from simulator.scenario.models import Scenario
 
@@ -136,9 +136,9 @@ class Result:
             "currency": self.scenario.currency,
             "months": self.ledger.months,
             "simulated_users": self.ledger.users,
-            "summary": {k: _json_number(v) for k, v in self.summary.items()},
-            "checkpoints": {k: {n: _json_number(v) for n, v in d.items()} for k, d in self.checkpoints().items()},
-            "monthly": {k: [_json_number(float(x)) for x in v] for k, v in self.monthly.items()},
+            "summary": {k: json_number(v) for k, v in self.summary.items()},
+            "checkpoints": {k: {n: json_number(v) for n, v in d.items()} for k, d in self.checkpoints().items()},
+            "monthly": {k: [json_number(float(x)) for x in v] for k, v in self.monthly.items()},
         }
 
     def write_csv(self, directory: Path) -> list[Path]:
@@ -148,9 +148,7 @@ class Result:
         logos, revenue = metrics.account_retention(ledger)
         written = [
             _write_table(directory / "monthly.csv", list(self.monthly), np.column_stack(list(self.monthly.values()))),
-            _write_rows(
-                directory / "summary.csv", ["metric", "value"], [[k, _fmt(v)] for k, v in self.summary.items()]
-            ),
+            write_csv_table(directory / "summary.csv", ["metric", "value"], [[k, v] for k, v in self.summary.items()]),
         ]
         tables = {
             "user_retention.csv": metrics.user_retention(ledger),
@@ -171,27 +169,5 @@ def _pooled(rates: NDArray[np.float64], weights: NDArray[Any]) -> float:
     return float((rates[ok] * weights[ok]).sum() / total) if total else math.nan
 
 
-def _json_number(value: float) -> float | int | None:
-    if value is None or not math.isfinite(value):
-        return None
-    return int(value) if float(value).is_integer() and abs(value) < 2**53 else float(value)
-
-
-def _fmt(value: float) -> str:
-    if not math.isfinite(value):
-        return ""
-    return str(int(value)) if float(value).is_integer() else f"{value:.10g}"
-
-
 def _write_table(path: Path, header: list[str], rows: NDArray[Any]) -> Path:
-    return _write_rows(path, header, [[_fmt(float(x)) for x in row] for row in rows])
-
-
-def _write_rows(path: Path, header: list[str], rows: list[list[str]]) -> Path:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    tmp.replace(path)
-    return path
+    return write_csv_table(path, header, rows.tolist())

@@ -92,10 +92,20 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
     after `extends` merging, validated like the file's own keys."""
     path = Path(path)
     data, provenance = load_raw(path)
-    for dotted, value in (overrides or {}).items():
-        data = set_dotted(data, dotted, value)
+    data = apply_overrides(data, overrides or {}, path)
     data.setdefault("name", path.stem)
     return validate_scenario(data, path, provenance)
+
+
+def apply_overrides(data: dict[str, Any], overrides: dict[str, Any], path: Path) -> dict[str, Any]:
+    """`data` with each dotted key of `overrides` set; a key that cannot be followed is a ScenarioError."""
+    for dotted, value in overrides.items():
+        try:
+            data = set_dotted(data, dotted, value)
+        except KeyError as exc:
+            key, _, reason = str(exc.args[0]).partition(": ")
+            raise ScenarioError(path, key, reason) from None
+    return data
 
 
 def validate_scenario(data: dict[str, Any], path: Path, provenance: Provenance | None = None) -> Scenario:

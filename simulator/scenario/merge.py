@@ -18,10 +18,24 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 
 
 def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
-    """Return a copy of `data` with the table entry at `dotted` (e.g. 'pricing.plans.pro.price_per_seat')
-    set to `value`, creating tables on the way."""
-    keys = dotted.split(".")
-    override: dict[str, Any] = {keys[-1]: value}
-    for key in reversed(keys[:-1]):
-        override = {key: override}
-    return deep_merge(data, override)
+    """Return a copy of `data` with the entry at `dotted` set to `value`, creating tables on
+    the way. A numeric part indexes an existing array ('timeline.0.month').
+
+    Raises KeyError naming the dotted prefix that cannot be followed."""
+    return _set(data, dotted.split("."), value, "")
+
+
+def _set(node: Any, keys: list[str], value: Any, done: str) -> Any:
+    key, rest = keys[0], keys[1:]
+    here = f"{done}.{key}" if done else key
+    if isinstance(node, list):
+        if not key.isdigit() or int(key) >= len(node):
+            raise KeyError(f"{here}: {done} has {len(node)} entries (index from 0)")
+        entries = list(node)
+        entries[int(key)] = _set(entries[int(key)], rest, value, here) if rest else value
+        return entries
+    if not isinstance(node, dict):
+        raise KeyError(f"{here}: {done} is a single value, not a table")
+    copy = dict(node)
+    copy[key] = _set(copy.get(key, {}), rest, value, here) if rest else value
+    return copy

@@ -383,6 +383,11 @@ class Scenario(StrictModel):
         description="Customer segments by name; shares sum to 1. Viral signups join their inviter's segment.",
     )
     timeline: list[Intervention] = Field(default_factory=list)
+    sweep: dict[str, list[int | float | bool | str] | str] = Field(
+        default_factory=dict,
+        description="Optional grid for `plgsim sweep` and `plgsim batch`: dotted key → list of values or "
+        "'start:stop:step'. A plain `plgsim run` ignores it.",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -1,0 +1,1 @@
+"""Replications, sweeps and batches, on a local process pool or a Dask cluster."""

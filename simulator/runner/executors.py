@@ -1,0 +1,180 @@
+"""Where replications run: in this process, on a local process pool, or on a Dask cluster.
+
+Every executor runs the same pure job (a scenario and a seed in, a `RunDigest` out), so a
+job gives the same numbers wherever it runs; only the order in which jobs finish differs,
+and callers put results back in job order.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import traceback
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from multiprocessing import get_context
+from types import TracebackType
+from typing import Any, Protocol
+
+from simulator.engines.simpy_engine import SimulationLimitError
+from simulator.runner.digest import RunDigest, RunFailure
+from simulator.scenario.loading import ScenarioError
+from simulator.scenario.models import Scenario
+
+Outcome = RunDigest | RunFailure
+
+
+@dataclass(frozen=True)
+class Job:
+    """One replication: a validated scenario and the seed to run it with."""
+
+    scenario: Scenario
+    seed: int
+
+
+def simulate(job: Job) -> Outcome:
+    """Run one job. Failures come back as values, so one bad run never stops a batch."""
+    from simulator.api import run
+
+    try:
+        return RunDigest.of(run(job.scenario, seed=job.seed))
+    except SimulationLimitError as exc:
+        return RunFailure(job.seed, f"run stopped: {exc}")
+    except ScenarioError as exc:
+        return RunFailure(job.seed, str(exc), bad_input=True)
+    except Exception as exc:  # any failure of one run is recorded, never fatal to the others
+        return RunFailure(job.seed, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+
+
+class ExecutorError(Exception):
+    """An executor that cannot be used (missing package, unreachable scheduler)."""
+
+
+class Executor(Protocol):
+    """Runs jobs and yields `(job index, outcome)` as each finishes."""
+
+    workers: int
+    description: str
+
+    def run(self, jobs: Sequence[Job]) -> Iterator[tuple[int, Outcome]]: ...
+
+    def close(self) -> None: ...
+
+
+def available_cores() -> int:
+    """Cores this process may run on (respects CPU affinity, e.g. in containers)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class LocalExecutor:
+    """A pool of worker processes on this machine; with one worker, jobs run in this process."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers if workers is not None else available_cores()
+        if self.workers < 1:
+            raise ExecutorError("--workers must be at least 1")
+        self.description = f"local, {self.workers} worker{'s' if self.workers > 1 else ''}"
+        self._pool: ProcessPoolExecutor | None = None
+
+    def run(self, jobs: Sequence[Job]) -> Iterator[tuple[int, Outcome]]:
+        if self.workers == 1 or len(jobs) <= 1:
+            for i, job in enumerate(jobs):
+                yield i, simulate(job)
+            return
+        if self._pool is None:
+            # 'spawn': workers start clean, with no threads or locks inherited from the parent
+            # (a progress bar or a UI runs threads); they ignore Ctrl-C so only the parent handles it.
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=get_context("spawn"), initializer=_ignore_interrupts
+            )
+        futures: dict[Future[Outcome], int] = {self._pool.submit(simulate, job): i for i, job in enumerate(jobs)}
+        try:
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield futures[future], future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            self._terminate()
+            raise
+
+    def _terminate(self) -> None:
+        """Stop at once, abandoning runs in flight (used on Ctrl-C and on errors)."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        # NOTE: ProcessPoolExecutor has no public way to stop a running task; its worker
+        # processes are terminated directly so Ctrl-C does not wait for a long replication.
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+    def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+    def __enter__(self) -> LocalExecutor:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+def _ignore_interrupts() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class DaskExecutor:
+    """Jobs sent to a Dask distributed cluster (`dask scheduler` plus `dask worker`s).
+
+    Workers must have the same plgsim version installed; results are then identical to a
+    local run with the same seeds.
+    """
+
+    def __init__(self, address: str, timeout: float = 10.0) -> None:
+        try:
+            from dask.distributed import Client
+        except ImportError:
+            raise ExecutorError("--scheduler needs Dask's distributed scheduler: pip install 'plgsim[dask]'") from None
+        try:
+            self._client: Any = Client(address, timeout=timeout)  # type: ignore[no-untyped-call]
+        except (OSError, TimeoutError) as exc:
+            raise ExecutorError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+        workers = self._client.scheduler_info().get("workers", {})
+        self.workers = sum(w.get("nthreads", 1) for w in workers.values()) or 1
+        self.description = f"Dask at {address}, {len(workers)} workers"
+
+    def run(self, jobs: Sequence[Job]) -> Iterator[tuple[int, Outcome]]:
+        from dask.distributed import as_completed
+
+        futures = [self._client.submit(simulate, job, pure=False) for job in jobs]
+        index = {future.key: i for i, future in enumerate(futures)}
+        try:
+            for future in as_completed(futures):  # type: ignore[no-untyped-call]
+                yield index[future.key], future.result()
+        except BaseException:
+            self._client.cancel(futures)
+            raise
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> DaskExecutor:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+def make_executor(workers: int | None = None, scheduler: str | None = None) -> LocalExecutor | DaskExecutor:
+    """A Dask executor when `scheduler` is given, else a local pool of `workers` processes."""
+    if scheduler is not None:
+        return DaskExecutor(scheduler)
+    return LocalExecutor(workers)
