@@ -1,5 +1,6 @@
 """How figures are shown to a person: rates as percentages with one decimal, money with
-thousands separators and its currency, months with one decimal; every figure has its unit."""
+thousands separators and its currency, months with one decimal; every figure has its unit.
+Where replications exist: the median with the P10–P90 range, never a bare mean."""
 
 from __future__ import annotations
 
@@ -7,69 +8,95 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from simulator.result import Result
+from simulator.result import CHECKPOINT_MONTHS
+from simulator.runner.stats import Spread, TargetOutcome
 
 Unit = Literal["users", "accounts", "money", "rate", "months", "ratio", "count"]
 
 
 @dataclass(frozen=True)
-class SummaryRow:
-    """One line of a summary table."""
+class RowSpec:
+    """One line of a summary table: which KPI (a key of `Result.kpis`), its label and unit."""
 
     key: str
     label: str
-    value: float
     unit: Unit
+
+
+_CHECKPOINT_KPIS: tuple[tuple[str, Unit, str], ...] = (
+    ("users", "users", "Active users"),
+    ("paying_accounts", "accounts", "Paying accounts"),
+    ("mrr", "money", "MRR"),
+    ("arr", "money", "ARR"),
+)
+_HEADLINE_KPIS: tuple[tuple[str, str, Unit], ...] = (
+    ("nrr_12m", "NRR, trailing 12 months", "rate"),
+    ("grr_12m", "GRR, trailing 12 months", "rate"),
+    ("cac_payback_months", "CAC payback (formula)", "months"),
+    ("cac_payback_cohort_months", "CAC payback (cohort cash, median)", "months"),
+    ("blended_cac", "Blended CAC", "money"),
+    ("ltv", "LTV (simple)", "money"),
+    ("ltv_to_cac", "LTV:CAC", "ratio"),
+    ("viral_k", "Viral coefficient K", "count"),
+    ("signups_total", "Signups, whole horizon", "users"),
+    ("activation_rate", "Activation rate", "rate"),
+    ("conversion_90d", "Free→paid within 90 days", "rate"),
+    ("logo_churn_monthly", "Logo churn per month", "rate"),
+)
+
+
+def summary_specs(months: int) -> list[RowSpec]:
+    """The rows of a summary table for a horizon of `months`, in display order."""
+    labels = {f"m{m}": f"month {m}" for m in CHECKPOINT_MONTHS if m <= months}
+    if months not in CHECKPOINT_MONTHS:
+        labels["horizon"] = f"month {months} (horizon)"
+    rows = [
+        RowSpec(f"{key}@{point}", f"{name}, {label}", unit)
+        for key, unit, name in _CHECKPOINT_KPIS
+        for point, label in labels.items()
+    ]
+    rows.extend(RowSpec(key, label, unit) for key, label, unit in _HEADLINE_KPIS)
+    return rows
 
 
 def format_value(value: float, unit: Unit, currency: str, signed: bool = False) -> str:
     """`value` as text with its unit; 'n/a' when undefined."""
     if value is None or not math.isfinite(value):
         return "n/a"
+    number = format_number(value, unit, signed)
+    if unit == "rate":
+        return f"{number}{' pp' if signed else '%'}"
+    if unit == "money":
+        return f"{number} {currency}"
+    if unit in ("ratio", "count"):
+        return f"{number}×" if unit == "ratio" else number
+    return f"{number} {unit}"
+
+
+def format_number(value: float, unit: Unit, signed: bool = False) -> str:
+    """`value` as a number in `unit`'s precision, without the unit ('n/a' when undefined)."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
     sign = "+" if signed and value > 0 else ""
     if unit == "rate":
-        return f"{sign}{value * 100:.1f}{' pp' if signed else '%'}"
-    if unit == "money":
-        return f"{sign}{value:,.0f} {currency}"
+        return f"{sign}{value * 100:.1f}"
     if unit == "months":
-        return f"{sign}{value:.1f} months"
-    if unit == "ratio":
-        return f"{sign}{value:.2f}×"
-    if unit == "count":
+        return f"{sign}{value:.1f}"
+    if unit in ("ratio", "count"):
         return f"{sign}{value:.2f}"
-    return f"{sign}{value:,.0f} {unit}"
+    return f"{sign}{value:,.0f}"
 
 
-def summary_rows(result: Result) -> list[SummaryRow]:
-    """The rows of the summary table of one result, in display order."""
-    rows: list[SummaryRow] = []
-    checkpoints = result.checkpoints()
-    horizon = result.ledger.months
-    labels = {k: f"month {k[1:]}" for k in checkpoints if k != "horizon"}
-    if f"m{horizon}" not in checkpoints:
-        labels["horizon"] = f"month {horizon} (horizon)"
-    for key, unit, name in (
-        ("users", "users", "Active users"),
-        ("paying_accounts", "accounts", "Paying accounts"),
-        ("mrr", "money", "MRR"),
-        ("arr", "money", "ARR"),
-    ):
-        for point, label in labels.items():
-            rows.append(SummaryRow(f"{key}@{point}", f"{name}, {label}", checkpoints[point][key], unit))  # type: ignore[arg-type]
-    s = result.summary
-    kpis: list[tuple[str, str, Unit]] = [
-        ("nrr_12m", "NRR, trailing 12 months", "rate"),
-        ("grr_12m", "GRR, trailing 12 months", "rate"),
-        ("cac_payback_months", "CAC payback (formula)", "months"),
-        ("cac_payback_cohort_months", "CAC payback (cohort cash, median)", "months"),
-        ("blended_cac", "Blended CAC", "money"),
-        ("ltv", "LTV (simple)", "money"),
-        ("ltv_to_cac", "LTV:CAC", "ratio"),
-        ("viral_k", "Viral coefficient K", "count"),
-        ("signups_total", "Signups, whole horizon", "users"),
-        ("activation_rate", "Activation rate", "rate"),
-        ("conversion_90d", "Free→paid within 90 days", "rate"),
-        ("logo_churn_monthly", "Logo churn per month", "rate"),
-    ]
-    rows.extend(SummaryRow(key, label, s[key], unit) for key, label, unit in kpis)
-    return rows
+def format_spread(value: Spread, unit: Unit, currency: str) -> str:
+    """The median with its unit, then the P10–P90 range: '80.1% [76.0 – 84.2]'."""
+    if value.n == 0:
+        return "n/a"
+    low, high = format_number(value.p10, unit), format_number(value.p90, unit)
+    return f"{format_value(value.p50, unit, currency)} [{low} – {high}]"
+
+
+def format_outcome(outcome: TargetOutcome) -> str:
+    """'63.0% ± 4.8 pp (63 of 100)': the probability of a target and its standard error."""
+    if outcome.n == 0:
+        return "n/a"
+    return f"{outcome.probability * 100:.1f}% ± {outcome.stderr * 100:.1f} pp ({outcome.met} of {outcome.n})"

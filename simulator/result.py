@@ -19,6 +19,22 @@ from simulator.scenario.models import Scenario
 CHECKPOINT_MONTHS = (12, 24, 36)
 """Months (counted from 1, i.e. the end of month index 11, 23, 35) shown besides the horizon."""
 
+SUMMARY_KEYS = (
+    "users", "paying_accounts", "mrr", "arr", "nrr_12m", "grr_12m", "cac_payback_months",
+    "cac_payback_cohort_months", "ltv", "blended_cac", "ltv_to_cac", "viral_k", "signups_total",
+    "activation_rate", "time_to_value_days_median", "time_to_value_days_p90", "conversion_90d",
+    "conversion_90d_of_activated", "trial_conversion", "invite_acceptance", "viral_cycle_days_median",
+    "logo_churn_monthly", "arpa", "paid_cac",
+)  # fmt: skip
+"""The keys of `Result.summary`, in order (targets and tables are checked against it before running)."""
+CHECKPOINT_KEYS = ("users", "paying_accounts", "mrr", "arr")
+
+
+def kpi_keys(months: int) -> list[str]:
+    """The keys of `Result.kpis` for a horizon of `months`: summary keys, then 'key@checkpoint'."""
+    labels = [f"m{m}" for m in CHECKPOINT_MONTHS if m <= months] + ["horizon"]
+    return [*SUMMARY_KEYS, *(f"{key}@{label}" for label in labels for key in CHECKPOINT_KEYS)]
+
 
 @dataclass(frozen=True)
 class Result:
@@ -119,13 +135,18 @@ class Result:
         points["horizon"] = self.ledger.months - 1
         return {
             label: {
-                "users": float(series["active_users"][i]),
-                "paying_accounts": float(series["paying_accounts"][i]),
-                "mrr": float(series["mrr"][i]),
-                "arr": float(series["arr"][i]),
+                key: float(series["active_users" if key == "users" else key][i]) for key in CHECKPOINT_KEYS
             }
             for label, i in points.items()
         }
+
+    @cached_property
+    def kpis(self) -> dict[str, float]:
+        """The summary KPIs, then the checkpoint values keyed 'users@m12', 'mrr@horizon', …"""
+        flat = dict(self.summary)
+        for label, values in self.checkpoints().items():
+            flat.update({f"{key}@{label}": value for key, value in values.items()})
+        return flat
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict: scenario, seed, currency, months, summary, checkpoints, monthly.

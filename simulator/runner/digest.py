@@ -26,11 +26,8 @@ class RunDigest:
 
     @classmethod
     def of(cls, result: Result) -> RunDigest:
-        kpis = dict(result.summary)
-        for label, values in result.checkpoints().items():
-            kpis.update({f"{key}@{label}": value for key, value in values.items()})
         monthly = {k: np.asarray(v, dtype=float) for k, v in result.monthly.items() if k != "month"}
-        return cls(seed=result.seed, simulated_users=result.ledger.users, kpis=kpis, monthly=monthly)
+        return cls(seed=result.seed, simulated_users=result.ledger.users, kpis=dict(result.kpis), monthly=monthly)
 
 
 @dataclass(frozen=True)
