@@ -162,6 +162,12 @@ class Result:
             "monthly": {k: [json_number(float(x)) for x in v] for k, v in self.monthly.items()},
         }
 
+    def to_pandas(self) -> Any:
+        """The monthly series as a pandas DataFrame indexed by month (needs pandas)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.monthly).set_index("month")
+
     def write_csv(self, directory: Path) -> list[Path]:
         """Write monthly series, summary and cohort tables as CSV files; returns their paths."""
         directory.mkdir(parents=True, exist_ok=True)

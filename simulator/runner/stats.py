@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from simulator.suggest import did_you_mean
+
 QUANTILES = {"p10": 0.10, "p50": 0.50, "p90": 0.90}
 STATISTICS = ("p10", "p50", "p90", "mean", "stderr", "n")
 """The columns every spread is reported with, in order."""
@@ -119,10 +121,7 @@ def parse_target(text: str, known: Mapping[str, object] | None = None) -> Target
         raise TargetError(f"target {text!r}: write KEY>=NUMBER, KEY<=NUMBER, KEY>NUMBER or KEY<NUMBER")
     key, op, number = match.groups()
     if known is not None and key not in known:
-        import difflib
-
-        near = difflib.get_close_matches(key, list(known), n=1)
-        hint = f"; did you mean {near[0]!r}?" if near else f"; known: {', '.join(known)}"
+        hint = did_you_mean(key, known) or f"; known: {', '.join(known)}"
         raise TargetError(f"target {text!r}: unknown KPI {key!r}{hint}")
     return Target(key, op, float(number))
 

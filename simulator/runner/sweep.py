@@ -55,10 +55,10 @@ def grid_points(
     data, provenance = load_raw(path)
     data.pop("sweep", None)
     data.setdefault("name", path.stem)
-    base = apply_overrides(data, overrides or {}, path)
+    base = apply_overrides(data, overrides or {}, path, provenance)
     points = []
     for params in combos:
-        point_data = apply_overrides(base, dict(params), path)
+        point_data = apply_overrides(base, dict(params), path, provenance)
         try:
             scenario = validate_scenario(point_data, path, provenance)
         except ScenarioError as exc:

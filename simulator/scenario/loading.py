@@ -3,7 +3,6 @@ failure into one `ScenarioError` that names the file and the dotted key."""
 
 from __future__ import annotations
 
-import difflib
 import tomllib
 import types
 import typing
@@ -15,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from simulator.scenario.merge import deep_merge, set_dotted
 from simulator.scenario.models import Scenario
+from simulator.suggest import did_you_mean
 
 Provenance = dict[tuple[str, ...], Path]
 
@@ -92,14 +92,19 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
     after `extends` merging, validated like the file's own keys."""
     path = Path(path)
     data, provenance = load_raw(path)
-    data = apply_overrides(data, overrides or {}, path)
+    data = apply_overrides(data, overrides or {}, path, provenance)
     data.setdefault("name", path.stem)
     return validate_scenario(data, path, provenance)
 
 
-def apply_overrides(data: dict[str, Any], overrides: dict[str, Any], path: Path) -> dict[str, Any]:
-    """`data` with each dotted key of `overrides` set; a key that cannot be followed is a ScenarioError."""
+def apply_overrides(
+    data: dict[str, Any], overrides: dict[str, Any], path: Path, provenance: Provenance | None = None
+) -> dict[str, Any]:
+    """`data` with each dotted key of `overrides` set; a key that cannot be followed is a
+    ScenarioError. Errors in an override's value are blamed on `path` (recorded in `provenance`)."""
     for dotted, value in overrides.items():
+        if provenance is not None:
+            provenance[tuple(dotted.split("."))] = path
         try:
             data = set_dotted(data, dotted, value)
         except KeyError as exc:
@@ -127,10 +132,7 @@ def _to_scenario_error(exc: ValidationError, path: Path, provenance: Provenance)
             loc = tuple(key_text.split("."))
         key = ".".join(_without_union_tags(loc))
         if error["type"] == "extra_forbidden":
-            message = "unknown key"
-            near = _near_miss(loc)
-            if near:
-                message += f"; did you mean {near!r}?"
+            message = "unknown key" + did_you_mean(loc[-1], _keys_at(Scenario, list(loc[:-1])))
         elif error["type"] == "missing":
             message = "required key is missing"
         else:
@@ -178,13 +180,6 @@ def _file_for(loc: tuple[str, ...], path: Path, provenance: Provenance) -> Path:
         if clean[:end] in provenance:
             return provenance[clean[:end]]
     return path
-
-
-def _near_miss(loc: tuple[str, ...]) -> str | None:
-    """The closest valid key to the unknown last element of `loc`, if one is close."""
-    candidates = _keys_at(Scenario, list(loc[:-1]))
-    matches = difflib.get_close_matches(loc[-1], candidates, n=1, cutoff=0.6)
-    return matches[0] if matches else None
 
 
 def _keys_at(model: Any, path: list[str]) -> list[str]:
