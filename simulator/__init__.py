@@ -9,6 +9,7 @@ from simulator.result import Result
 from simulator.runner.ensemble import Ensemble
 from simulator.runner.executors import DaskExecutor, LocalExecutor
 from simulator.runner.replications import ReplicationError
+from simulator.runner.stats import parse_target
 from simulator.runner.sweep import SweepResult
 from simulator.scenario import Scenario, ScenarioError, load_scenario
 
@@ -23,6 +24,7 @@ __all__ = [
     "SimulationLimitError",
     "SweepResult",
     "load_scenario",
+    "parse_target",
     "run",
     "run_many",
     "sweep",
