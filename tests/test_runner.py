@@ -98,6 +98,11 @@ def test_written_files_are_deterministic_and_frames_match(ensemble: simulator.En
     frame = ensemble.to_pandas()
     assert len(frame) == 5 and list(frame["seed"]) == list(ensemble.seeds)
     np.testing.assert_array_equal(frame["mrr"].to_numpy(), ensemble.kpi_samples["mrr"])
+    import pandas as pd
+
+    from_parquet = pd.read_parquet(tmp_path / "a" / "replications.parquet")
+    np.testing.assert_array_equal(from_parquet["mrr"].to_numpy(), ensemble.kpi_samples["mrr"])
+    assert list(from_parquet["seed"]) == list(ensemble.seeds)
     months = simulator.run(TINY).to_pandas()
     assert len(months) == 8 and "mrr" in months.columns
 

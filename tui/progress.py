@@ -54,15 +54,23 @@ def _bar(console: Console, title: str) -> Iterator[ProgressCallback]:
 
 
 def _lines(title: str) -> ProgressCallback:
-    last = [0.0, -1]
+    return _LinePrinter(title)
 
-    def update(progress: Progress) -> None:
+
+class _LinePrinter:
+    """One line per finished batch item, else at most every LINE_INTERVAL_SECONDS, and the last."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.printed_at = -LINE_INTERVAL_SECONDS
+        self.items_done = 0
+
+    def __call__(self, progress: Progress) -> None:
         now = time.monotonic()
-        item_finished = progress.items_done != last[1]
-        if progress.done < progress.total and now - last[0] < LINE_INTERVAL_SECONDS and not item_finished:
+        finished_item = progress.items_done != self.items_done
+        last = progress.done >= progress.total
+        if not (last or finished_item or now - self.printed_at >= LINE_INTERVAL_SECONDS):
             return
-        last[0], last[1] = now, progress.items_done
+        self.printed_at, self.items_done = now, progress.items_done
         items = f", items {progress.items_done}/{progress.items_total}" if progress.items_total else ""
-        print(f"{title}: replications {progress.done}/{progress.total}{items}", file=sys.stderr, flush=True)
-
-    return update
+        print(f"{self.title}: replications {progress.done}/{progress.total}{items}", file=sys.stderr, flush=True)
