@@ -19,7 +19,7 @@ Axes = dict[str, list[Value]]
 MAX_POINTS = 10_000
 """A grid larger than this is almost certainly a typo in a step."""
 
-_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$")
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*\Z")
 
 
 class GridError(ValueError):
@@ -35,10 +35,12 @@ def parse_assignment(text: str) -> tuple[str, list[Value]]:
     return key, parse_values(key, spec.strip())
 
 
-def parse_values(key: str, spec: str | Sequence[Value]) -> list[Value]:
-    """The values of one axis from a spec string, or from a list given as is."""
+def parse_values(key: str, spec: str | Value | Sequence[Value]) -> list[Value]:
+    """The values of one axis from a spec string, a list given as is, or one value."""
     if not _KEY.match(key):
         raise GridError(f"{key!r}: not a dotted scenario key (e.g. pricing.plans.pro.price_per_seat)")
+    if isinstance(spec, bool | int | float):
+        return [spec]
     if not isinstance(spec, str):
         values = list(spec)
         if not values:
@@ -48,7 +50,10 @@ def parse_values(key: str, spec: str | Sequence[Value]) -> list[Value]:
         raise GridError(f"{key}: no values given")
     if ":" in spec:
         return _range(key, spec)
-    return [parse_scalar(part.strip()) for part in spec.split(",")]
+    parts = [part.strip() for part in spec.split(",")]
+    if "" in parts:
+        raise GridError(f"{key}: an empty value in {spec!r} (a stray comma?)")
+    return [parse_scalar(part) for part in parts]
 
 
 def parse_scalar(text: str) -> Value:
@@ -72,6 +77,8 @@ def _range(key: str, spec: str) -> list[Value]:
         start, stop, step = (Decimal(p.strip()) for p in parts)
     except InvalidOperation:
         raise GridError(f"{key}: range bounds and step must be numbers, got {spec!r}") from None
+    if not all(d.is_finite() for d in (start, stop, step)):
+        raise GridError(f"{key}: range bounds and step must be finite numbers, got {spec!r}")
     if step == 0 or (stop - start) * step < 0:
         raise GridError(f"{key}: the step {step} never gets from {start} to {stop}")
     count = int((stop - start) / step) + 1

@@ -84,7 +84,7 @@ class Target:
     threshold: float
 
     def __str__(self) -> str:
-        return f"{self.key}{self.op}{self.threshold:g}"
+        return f"{self.key}{self.op}{self.threshold:.15g}"
 
     def met(self, values: ArrayLike) -> NDArray[np.bool_]:
         """Per replication: is the target met? Undefined values do not meet it."""

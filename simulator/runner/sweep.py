@@ -16,6 +16,7 @@ from simulator.runner.ensemble import Ensemble
 from simulator.runner.grid import Axes, GridError, Value, describe_point, expand_grid, parse_values
 from simulator.runner.stats import Target
 from simulator.scenario.loading import ScenarioError, apply_overrides, load_raw, validate_scenario
+from simulator.scenario.merge import flatten_dotted
 from simulator.scenario.models import Scenario
 
 SWEEP_STATISTICS = ("p50", "p10", "p90", "mean", "stderr")
@@ -36,7 +37,10 @@ def sweep_axes(path: Path, assignments: Mapping[str, Sequence[Value] | str] | No
     data, _ = load_raw(path)
     axes: Axes = {}
     try:
-        for key, spec in {**data.get("sweep", {}), **(assignments or {})}.items():
+        table = data.get("sweep", {})
+        if not isinstance(table, dict):
+            raise GridError("[sweep] must be a table of dotted keys")
+        for key, spec in {**flatten_dotted(table), **(assignments or {})}.items():
             axes[key] = parse_values(key, spec)
     except GridError as exc:
         raise ScenarioError(path, "sweep", str(exc)) from None

@@ -105,12 +105,30 @@ def apply_overrides(
     for dotted, value in overrides.items():
         if provenance is not None:
             provenance[tuple(dotted.split("."))] = path
+        _check_named_entries(data, dotted, path)
         try:
             data = set_dotted(data, dotted, value)
         except KeyError as exc:
             key, _, reason = str(exc.args[0]).partition(": ")
             raise ScenarioError(path, key, reason) from None
     return data
+
+
+def _check_named_entries(data: dict[str, Any], dotted: str, path: Path) -> None:
+    """An override may set any key of an existing plan, flow or segment, but never create one:
+    'pricing.plans.prp.price_per_seat' is a typo for 'pro', not a new plan with defaults."""
+    annotation: Any = Scenario
+    node: Any = data
+    parts = dotted.split(".")
+    for depth, part in enumerate(parts[:-1]):
+        if typing.get_origin(_unwrap(annotation)) is dict and isinstance(node, dict) and part not in node:
+            where = ".".join(parts[: depth + 1])
+            names = ", ".join(node) or "none"
+            raise ScenarioError(path, where, f"no entry named {part!r}{did_you_mean(part, node)} (defined: {names})")
+        annotation = _step(annotation, part)
+        node = node.get(part, {}) if isinstance(node, dict) else {}
+        if annotation is None:
+            return
 
 
 def validate_scenario(data: dict[str, Any], path: Path, provenance: Provenance | None = None) -> Scenario:

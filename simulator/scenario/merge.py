@@ -39,3 +39,16 @@ def _set(node: Any, keys: list[str], value: Any, done: str) -> Any:
     copy = dict(node)
     copy[key] = _set(copy.get(key, {}), rest, value, here) if rest else value
     return copy
+
+
+def flatten_dotted(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested tables as dotted keys: {'a': {'b': 1}, 'c.d': 2} → {'a.b': 1, 'c.d': 2}.
+    Lets a [sweep] table be written with quoted dotted keys or as nested tables."""
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        dotted = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict):
+            flat.update(flatten_dotted(value, dotted))
+        else:
+            flat[dotted] = value
+    return flat

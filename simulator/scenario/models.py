@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNegative = Annotated[float, Field(ge=0.0)]
@@ -383,11 +383,18 @@ class Scenario(StrictModel):
         description="Customer segments by name; shares sum to 1. Viral signups join their inviter's segment.",
     )
     timeline: list[Intervention] = Field(default_factory=list)
-    sweep: dict[str, list[int | float | bool | str] | str] = Field(
+    sweep: dict[str, list[int | float | bool | str] | int | float | bool | str] = Field(
         default_factory=dict,
-        description="Optional grid for `plgsim sweep` and `plgsim batch`: dotted key → list of values or "
-        "'start:stop:step'. A plain `plgsim run` ignores it.",
+        description="Optional grid for `plgsim sweep` and `plgsim batch`: dotted key (quoted, or as nested "
+        "tables) → list of values, 'start:stop:step' or one value. A plain `plgsim run` ignores it.",
     )
+
+    @field_validator("sweep", mode="before")
+    @classmethod
+    def _flatten_sweep(cls, value: object) -> object:
+        from simulator.scenario.merge import flatten_dotted
+
+        return flatten_dotted(value) if isinstance(value, dict) else value
 
     @model_validator(mode="before")
     @classmethod
