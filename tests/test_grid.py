@@ -490,7 +490,7 @@ def test_a_mistyped_plan_name_is_not_a_new_plan() -> None:
         grid_points(TINY, {"pricing.plans.prp.price_per_seat": [1]})
     assert caught.value.key == "pricing.plans.prp"
     assert "no entry named 'prp'; did you mean 'pro'?" in caught.value.message
-    with pytest.raises(ScenarioError, match="segments.smbb"):
+    with pytest.raises(ScenarioError, match=r"segments\.smbb"):
         load_scenario(TINY, {"segments.smbb.share": 1.0})
     # A table the schema allows inside an existing entry may be created.
     base = load_scenario(TINY)
@@ -501,6 +501,7 @@ def test_a_mistyped_plan_name_is_not_a_new_plan() -> None:
 
 def test_a_nested_sweep_table_also_loads_for_a_plain_run(tmp_path: Path) -> None:
     path = tmp_path / "nested.toml"
-    path.write_text(f'extends = "{TINY.as_posix()}"\n[sweep.virality]\ninvites_per_user = [0.5, 1.0]\n', encoding="utf-8")
+    text = f'extends = "{TINY.as_posix()}"\n[sweep.virality]\ninvites_per_user = [0.5, 1.0]\n'
+    path.write_text(text, encoding="utf-8")
     assert load_scenario(path).sweep == {"virality.invites_per_user": [0.5, 1.0]}
     assert sweep_axes(path) == {"virality.invites_per_user": [0.5, 1.0]}
