@@ -1,8 +1,8 @@
 """The headless entry points: the CLI, the TUI, notebooks and benchmarks all call these.
 
-    run(scenario, seed=...)                      one replication → Result (with its ledger)
-    run_many(scenario, reps=..., executor=...)   replications → Ensemble (median, P10–P90, …)
-    sweep(path, {"key": values}, reps=...)       a grid of variants → SweepResult
+run(scenario, seed=...)                      one replication → Result (with its ledger)
+run_many(scenario, reps=..., executor=...)   replications → Ensemble (median, P10–P90, …)
+sweep(path, {"key": values}, reps=...)       a grid of variants → SweepResult
 """
 
 from __future__ import annotations

@@ -63,6 +63,8 @@ def _cell(value: Any) -> str:
         return value
     if isinstance(value, bool | np.bool_):
         return "true" if value else "false"
+    if isinstance(value, int | np.integer):
+        return str(int(value))  # exactly: a 63-bit seed does not survive a trip through float
     return format_number(value)
 
 

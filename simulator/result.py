@@ -134,9 +134,7 @@ class Result:
         points = {f"m{m}": m - 1 for m in CHECKPOINT_MONTHS if m <= self.ledger.months}
         points["horizon"] = self.ledger.months - 1
         return {
-            label: {
-                key: float(series["active_users" if key == "users" else key][i]) for key in CHECKPOINT_KEYS
-            }
+            label: {key: float(series["active_users" if key == "users" else key][i]) for key in CHECKPOINT_KEYS}
             for label, i in points.items()
         }
 

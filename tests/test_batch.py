@@ -184,11 +184,11 @@ def test_run_with_reps_reports_spreads_and_targets(plgsim: Plgsim, tmp_path: Pat
     assert data["targets"] == [{"target": "mrr>=0", "probability": 1, "stderr": 0, "met": 4, "n": 4}]
     assert (tmp_path / "targets.csv").read_text(encoding="utf-8").splitlines()[1] == "mrr>=0,1,0,4,4"
 
-    # Replication 2 alone, from its seed, is the same run.
-    alone = plgsim("run", TINY, "--seed", str(data["replication_seeds"][2]), "--json")
-    assert json.loads(alone.stdout)["summary"]["mrr"] == float(
-        (tmp_path / "replications.csv").read_text(encoding="utf-8").splitlines()[3].split(",")[5]
-    )
+    # Replication 2 alone, from the seed in replications.csv (exact: 63-bit integers), is the same run.
+    row = (tmp_path / "replications.csv").read_text(encoding="utf-8").splitlines()[3].split(",")
+    assert int(row[1]) == data["replication_seeds"][2]
+    alone = plgsim("run", TINY, "--seed", row[1], "--json")
+    assert json.loads(alone.stdout)["summary"]["mrr"] == float(row[5])
 
     table = plgsim("compare", TINY, TINY, "--reps", "3", "--target", "viral_k<0.5")
     assert table.returncode == 0 and "median [P10 – P90] of 3 replications" in table.stdout
@@ -206,6 +206,7 @@ def test_run_with_reps_reports_spreads_and_targets(plgsim: Plgsim, tmp_path: Pat
         (("sweep", TINY, "--set", "virality.invites_per_user=1:0:1"), "never gets from"),
         (("sweep", TINY), "a sweep needs at least one axis"),
         (("run", TINY, "--reps", "2", "--workers", "0"), "--workers"),
+        (("run", TINY, "--reps", "2", "--scheduler", "bogus://x:1"), "not a scheduler address"),
     ],
 )
 def test_bad_options_exit_2_with_one_message(plgsim: Plgsim, args: tuple[str | Path, ...], message: str) -> None:

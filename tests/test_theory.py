@@ -423,9 +423,7 @@ def test_bass_diffusion_curve() -> None:
             "word_of_mouth": {"imitation_rate": BASS_Q},
         },
     )
-    cumulative = np.array(
-        [np.cumsum(metrics.signups(run_simpy(sc, seed=seed))) for seed in BASS_SEEDS], dtype=float
-    )
+    cumulative = np.array([np.cumsum(metrics.signups(run_simpy(sc, seed=seed))) for seed in BASS_SEEDS], dtype=float)
     assert cumulative.max() <= BASS_M
     t = np.arange(1, BASS_MONTHS + 1, dtype=float)  # end of month k is time k + 1
     mean = cumulative.mean(axis=0)

@@ -147,6 +147,10 @@ class DaskExecutor:
             self._client: Any = Client(address, timeout=timeout)  # type: ignore[no-untyped-call]
         except (OSError, TimeoutError) as exc:
             raise ExecutorError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+        except ValueError as exc:  # a malformed address
+            raise ExecutorError(
+                f"--scheduler {address!r}: not a scheduler address ({exc}); e.g. tcp://host:8786"
+            ) from None
         workers = self._client.scheduler_info().get("workers", {})
         self.workers = sum(w.get("nthreads", 1) for w in workers.values()) or 1
         self.description = f"Dask at {address}, {len(workers)} workers"
