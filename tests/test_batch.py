@@ -132,16 +132,17 @@ def test_killed_batch_resumes_to_the_uninterrupted_result(plgsim: Plgsim, source
 
 def test_ctrl_c_stops_cleanly_and_keeps_what_finished(sources: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    proc = _popen("batch", sources, "--reps", "6", "--out", out, "--workers", "2")
+    proc = _popen("batch", sources, "--reps", "8", "--out", out, "--workers", "2")
     _wait_for_done(out, 1, proc)
-    started = time.monotonic()
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
-    assert time.monotonic() - started < 10, "Ctrl-C must not wait for the remaining replications"
     assert "interrupted" in err and "Traceback" not in err
     done = {name for name, entry in _manifest(out).items() if entry["status"] == "done"}
     assert done and all((out / name / "result.json").exists() for name in done)
+    # It stopped instead of finishing the queue: at most the item in flight completed after the signal.
+    assert len(done) <= 2, f"{len(done)} of 4 items finished after Ctrl-C"
+    assert not (out / "summary.csv").exists(), "no combined summary for an interrupted batch"
 
 
 def test_failed_items_are_recorded_and_the_others_complete(plgsim: Plgsim, sources: Path, tmp_path: Path) -> None:

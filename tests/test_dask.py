@@ -234,4 +234,4 @@ def test_unreachable_scheduler_is_one_error_line(plgsim: Plgsim, data_dir: Path,
     assert result.stdout == ""
     assert not out.exists(), "nothing is written when the scheduler cannot be reached"
     # DaskExecutor gives up after a 10 s connect timeout; the rest is start-up.
-    assert elapsed < 25, f"took {elapsed:.1f} s to report an unreachable scheduler"
+    assert elapsed < 40, f"took {elapsed:.1f} s to report an unreachable scheduler"
