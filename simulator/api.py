@@ -7,7 +7,7 @@ sweep(path, {"key": values}, reps=...)       a grid of variants → SweepResult
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -36,15 +36,18 @@ def run(
     seed: int | None = None,
     months: int | None = None,
     events: IO[str] | None = None,
+    on_progress: Callable[[float], None] | None = None,
 ) -> Result:
     """Simulate one replication of `scenario` (a Scenario or a path to a scenario file).
 
     `seed` and `months` override the scenario's simulation.seed and simulation.months;
-    `events`, if given, receives a CSV log of every event for audit.
+    `events`, if given, receives a CSV log of every event for audit. `on_progress`, if given,
+    is called with the share of the horizon simulated after each month; an exception it
+    raises stops the run (how an interactive caller cancels a stale run).
     """
     scenario = _resolve(scenario, months)
     seed = scenario.simulation.seed if seed is None else seed
-    ledger = run_simpy(scenario, seed=seed, events=events)
+    ledger = run_simpy(scenario, seed=seed, events=events, on_progress=on_progress)
     return Result(scenario=scenario, seed=seed, ledger=ledger)
 
 

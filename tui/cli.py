@@ -319,6 +319,24 @@ def batch(
 
 
 @app.command()
+def tui(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Scenario files or folders (default: scenarios/).", show_default=False)
+    ] = None,
+    reps: RepsOpt = 1,
+    workers: WorkersOpt = None,
+) -> None:
+    """Open the terminal UI: compare scenarios, edit assumptions, watch the projection move."""
+    from tui.app import PlgsimApp
+
+    chosen = paths or [Path("scenarios")]
+    missing = [p for p in chosen if not p.exists()]
+    if missing:
+        _fail(f"{missing[0]}: no such file or folder")
+    PlgsimApp(chosen, reps=reps, workers=workers).run()
+
+
+@app.command()
 def validate(files: FilesArg) -> None:
     """Check scenario files without running them."""
     failed = False

@@ -15,7 +15,7 @@ Processes:
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import IO, Any
@@ -88,8 +88,15 @@ class _Flow:
 class SimpyEngine:
     """Runs one replication of a scenario and returns its ledger."""
 
-    def __init__(self, scenario: Scenario, seed: int | None = None, events: IO[str] | None = None) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        seed: int | None = None,
+        events: IO[str] | None = None,
+        on_progress: Callable[[float], None] | None = None,
+    ) -> None:
         self.scenario = scenario
+        self.on_progress = on_progress
         self.months = scenario.simulation.months
         self.env = simpy.Environment()
         self.streams = RandomStreams(scenario.simulation.seed if seed is None else seed)
@@ -134,7 +141,14 @@ class SimpyEngine:
             env.process(self._even_arrivals())
         for change in self.schedules.repricings:
             env.process(self._price_rise_for_existing(change))
-        env.run(until=self.months)
+        if self.on_progress is None:
+            env.run(until=self.months)
+        else:
+            # Month by month, so a caller sees progress and may stop a stale run by raising
+            # from the callback. Same events in the same order as one run to the horizon.
+            for month in range(1, self.months + 1):
+                env.run(until=month)
+                self.on_progress(month / self.months)
         for month in range(self.months):
             self.ledger.spent(month, SpendKind.PAID_MEDIA, self.schedules.paid_spend(month))
         return self.ledger.close()
@@ -500,6 +514,11 @@ class SimpyEngine:
         self._set_state(account, AccountState.GONE)
 
 
-def run_simpy(scenario: Scenario, seed: int | None = None, events: IO[str] | None = None) -> Ledger:
+def run_simpy(
+    scenario: Scenario,
+    seed: int | None = None,
+    events: IO[str] | None = None,
+    on_progress: Callable[[float], None] | None = None,
+) -> Ledger:
     """One replication of `scenario` with the SimPy engine."""
-    return SimpyEngine(scenario, seed=seed, events=events).run()
+    return SimpyEngine(scenario, seed=seed, events=events, on_progress=on_progress).run()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from simulator import metrics
 from simulator.result import Result
 
 
@@ -23,11 +24,15 @@ class RunDigest:
     kpis: dict[str, float]
     """Summary KPIs, then checkpoint values keyed 'users@m12', 'mrr@horizon', …"""
     monthly: dict[str, NDArray[np.float64]]
+    tables: dict[str, NDArray[np.float64]]
+    """Cohort × months-since-start retention tables: 'users', 'accounts', 'revenue'."""
 
     @classmethod
     def of(cls, result: Result) -> RunDigest:
         monthly = {k: np.asarray(v, dtype=float) for k, v in result.monthly.items() if k != "month"}
-        return cls(seed=result.seed, simulated_users=result.ledger.users, kpis=dict(result.kpis), monthly=monthly)
+        accounts, revenue = metrics.account_retention(result.ledger)
+        tables = {"users": metrics.user_retention(result.ledger), "accounts": accounts, "revenue": revenue}
+        return cls(result.seed, result.ledger.users, dict(result.kpis), monthly, tables)
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,15 @@ class Ensemble:
         """Each monthly series' statistics (p10, p50, p90, mean, stderr, n), month by month."""
         return {k: spread_by_month(v) for k, v in self.monthly_samples.items()}
 
+    def mean_table(self, name: str) -> NDArray[np.float64]:
+        """A retention table ('users', 'accounts' or 'revenue') averaged over the replications
+        (cells no replication defines stay NaN)."""
+        stack = np.stack([run.tables[name] for run in self.runs])
+        defined = (~np.isnan(stack)).sum(axis=0)
+        total = np.nansum(stack, axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(defined > 0, total / np.maximum(defined, 1), np.nan)
+
     def probability(self, target: Target) -> TargetOutcome:
         """Share of replications in which `target` is met."""
         if target.key not in self.kpi_samples:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
 from simulator.scenario.merge import deep_merge, set_dotted
 from simulator.scenario.models import Scenario
@@ -198,6 +199,14 @@ def _file_for(loc: tuple[str, ...], path: Path, provenance: Provenance) -> Path:
         if clean[:end] in provenance:
             return provenance[clean[:end]]
     return path
+
+
+def field_at(dotted: str) -> FieldInfo | None:
+    """The schema field at a dotted key ('virality.acceptance_rate', 'pricing.plans.pro.price_per_seat'),
+    or None if there is none."""
+    parts = dotted.split(".")
+    parent = _model_at(Scenario, parts[:-1])
+    return parent.model_fields.get(parts[-1]) if parent is not None else None
 
 
 def _keys_at(model: Any, path: list[str]) -> list[str]:
