@@ -217,3 +217,26 @@ def test_timeline_events_past_the_horizon_never_happen() -> None:
     baseline = run(load_scenario(folder / "baseline.toml", short)).ledger
     np.testing.assert_array_equal(pushed.user_signup_t, baseline.user_signup_t)
     np.testing.assert_array_equal(pushed.paid_mrr_cents, baseline.paid_mrr_cents)
+
+
+def test_progress_callback_sees_every_month_and_changes_nothing() -> None:
+    """Running month by month (for progress and cancellation) gives the same draws as one run."""
+    scenario = load_scenario(SCENARIOS[0], {"simulation.months": 6})
+    seen: list[float] = []
+    stepped = run(scenario, on_progress=seen.append)
+    whole = run(scenario)
+    assert seen == [m / 6 for m in range(1, 7)]
+    for name, values in _arrays(whole.ledger).items():
+        np.testing.assert_array_equal(_arrays(stepped.ledger)[name], values, err_msg=name)
+
+
+def test_progress_callback_can_stop_a_run() -> None:
+    class Stop(Exception):
+        pass
+
+    def stop_after_two(share: float) -> None:
+        if share > 2 / 6:
+            raise Stop
+
+    with pytest.raises(Stop):
+        run(load_scenario(SCENARIOS[0], {"simulation.months": 6}), on_progress=stop_after_two)
