@@ -97,7 +97,7 @@ class PlgsimApp(App[None]):
     TITLE = "plgsim"
     SUB_TITLE = "product-led growth projections"
     CSS = """
-    #sidebar { width: 32; min-width: 24; border-right: solid $primary; }
+    #sidebar { width: 30; min-width: 24; border-right: solid $primary; }
     #scenarios { height: 1fr; }
     #details { height: auto; max-height: 10; padding: 0 1; color: $text-muted; }
     #status { height: 1; padding: 0 1; background: $boost; }
@@ -302,12 +302,14 @@ class PlgsimApp(App[None]):
         if not columns:
             table.add_column("select scenarios with space")
             return
-        table.add_column("metric", key="metric")
-        for path, _ in columns:
-            label = self.entries[path].name + (" (baseline)" if path == self.baseline else "")
-            table.add_column(label, key=str(path))
         baseline = next((i for i, (p, _) in enumerate(columns) if p == self.baseline), 0)
         rows = comparison_rows([r for _, r in columns], baseline)
+        # Explicit widths: every cell stays whole; a narrow terminal scrolls the table sideways.
+        table.add_column("metric", key="metric", width=max((len(r.spec.label) for r in rows), default=6))
+        for j, (path, _) in enumerate(columns):
+            label = self.entries[path].name + (" (baseline)" if path == self.baseline else "")
+            width = max([len(label), *(len(r.cells[j].text) for r in rows)])
+            table.add_column(label, key=str(path), width=width)
         for row in rows:
             cells: list[Text | str] = [row.spec.label]
             for cell in row.cells:
