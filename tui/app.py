@@ -122,6 +122,7 @@ class PlgsimApp(App[None]):
         Binding("x", "export", "Export"),
         Binding("r", "rerun", "Re-run"),
         Binding("t", "cycle_retention", "Heat map", show=False),
+        Binding("escape", "leave_field", "Leave field", show=False),
         *(
             Binding(str(i), f"show_tab('{tab}')", tab.capitalize(), show=False)
             for i, tab in enumerate(("compare", "growth", "mrr", "nrr", "waterfall", "retention", "assumptions"), 1)
@@ -148,7 +149,7 @@ class PlgsimApp(App[None]):
         self.baseline: Path | None = None
         self.current: Path | None = None
         self.retention_table = "accounts"
-        self._edit_timer: Timer | None = None
+        self._edit_timers: dict[str, Timer] = {}
         self._editable: dict[str, Assumption] = {}
 
     # --- layout --------------------------------------------------------------------------
@@ -184,6 +185,8 @@ class PlgsimApp(App[None]):
         initial = usable[:4] if files_given else usable[:2]
         for entry in entries:
             listing.add_option(Selection(_prompt(entry), str(entry.path), entry.path in initial))
+        if entries:
+            listing.highlighted = 0  # so the first space selects something
         self.baseline = initial[0] if initial else None
         self.current = entries[0].path if entries else None
         if not entries:
@@ -203,6 +206,8 @@ class PlgsimApp(App[None]):
 
     @on(SelectionList.SelectionHighlighted, "#scenarios")
     def _highlighted(self, event: SelectionList.SelectionHighlighted[str]) -> None:
+        if Path(event.selection.value) == self.current and self.query("#editor Input"):
+            return  # already shown: rebuilding the editor would drop values being typed
         self.current = Path(event.selection.value)
         self._show_details()
         self._build_editor()
@@ -265,16 +270,22 @@ class PlgsimApp(App[None]):
             self.call_from_thread(self._on_result, path, ensemble)
 
     def _on_progress(self, path: Path, share: float) -> None:
+        if not self.is_running:
+            return  # a run that ends while the app closes has nowhere to show
         if path in self.progress:
             self.progress[path] = share
             self._refresh_status()
 
     def _on_result(self, path: Path, ensemble: Ensemble) -> None:
+        if not self.is_running:
+            return  # a run that ends while the app closes has nowhere to show
         self.progress.pop(path, None)
         self.results[path] = ensemble
         self._refresh_all()
 
     def _on_failure(self, path: Path, message: str) -> None:
+        if not self.is_running:
+            return  # a run that ends while the app closes has nowhere to show
         self.progress.pop(path, None)
         self.results.pop(path, None)
         self.failures[path] = message
@@ -425,18 +436,30 @@ class PlgsimApp(App[None]):
 
     @on(Input.Changed, "#editor Input")
     def _edited(self, event: Input.Changed) -> None:
-        if self._edit_timer is not None:
-            self._edit_timer.stop()
-        self._edit_timer = self.set_timer(EDIT_DELAY_SECONDS, partial(self._apply_edit, event.input))
+        key = event.input.name or ""
+        if key in self._edit_timers:
+            self._edit_timers[key].stop()
+        self._edit_timers[key] = self.set_timer(EDIT_DELAY_SECONDS, partial(self._apply_edit, event.input))
 
     @on(Input.Submitted, "#editor Input")
     def _submitted(self, event: Input.Submitted) -> None:
-        if self._edit_timer is not None:
-            self._edit_timer.stop()
+        timer = self._edit_timers.pop(event.input.name or "", None)
+        if timer is not None:
+            timer.stop()
         self._apply_edit(event.input)
+        if not event.input.has_class("-refused"):
+            # Hand the keys back to the app, so 's', 'x' or '1' act instead of being typed.
+            self.query_one("#scenarios", SelectionList).focus()
+
+    def action_leave_field(self) -> None:
+        """Escape leaves an input field for the scenario list."""
+        if isinstance(self.focused, Input):
+            self.query_one("#scenarios", SelectionList).focus()
 
     def _apply_edit(self, field: Input) -> None:
         """Validate the value in place; if it is good, re-run the scenario with it."""
+        if not self.is_running or not field.is_mounted:
+            return
         path = self.current
         key = field.name
         if path is None or key is None or key not in self._editable:
@@ -456,17 +479,17 @@ class PlgsimApp(App[None]):
             self._refuse(field, message, f"{assumption.label}: {exc.message}")
             return
         field.remove_class("-refused")
-        if self.edits.get(path, {}).get(key) == value or (
-            key not in self.edits.get(path, {}) and value == assumption.value
-        ):
+        previous = self.edits.get(path, {}).get(key, assumption.value)
+        if value == previous:
+            message.update(f"{assumption.label} = {_number_text(value)} (unchanged)")
             return
         self.edits[path] = edits
         message.update(f"{assumption.label} = {_number_text(value)}: re-running {self.entries[path].name}…")
         self._show_details()
+        self.results.pop(path, None)  # the old numbers no longer describe this scenario
+        self._start_run(path)
         if path not in self.selected:
             self.query_one("#scenarios", SelectionList).select(str(path))
-        else:
-            self._start_run(path)
 
     def _refuse(self, field: Input, message: Static, reason: str) -> None:
         field.add_class("-refused")
@@ -494,8 +517,10 @@ class PlgsimApp(App[None]):
         self.entries[saved] = entry
         listing = self.query_one("#scenarios", SelectionList)
         listing.add_option(Selection(_prompt(entry), str(saved), False))
-        if path in self.results and entry.scenario is not None:
-            self.results[saved] = self.results[path]
+        if entry.scenario is not None:
+            # Reuse the numbers only when they are those of the edited inputs; else run it.
+            if path in self.results and path not in self.progress:
+                self.results[saved] = self.results[path]
             listing.select(str(saved))
         self.notify(f"saved {saved}", timeout=6)
 
@@ -549,7 +574,7 @@ def _prompt(entry: Entry) -> Text:
 
 
 def _number_text(value: float | int) -> str:
-    return str(value) if isinstance(value, int) else f"{value:g}"
+    return str(value) if isinstance(value, int) else f"{value:.15g}"
 
 
 def _line(plt: Any, x: list[int], y: Any, label: str | None, marker: str | None = None, scale: float = 1) -> None:

@@ -26,7 +26,15 @@ from simulator.api import run as run_scenario
 from simulator.api import run_many
 from simulator.api import sweep as run_sweep
 from simulator.engines.simpy_engine import SimulationLimitError
-from simulator.formatting import RowSpec, format_outcome, format_spread, format_value, summary_specs
+from simulator.formatting import (
+    RowSpec,
+    format_outcome,
+    format_spread,
+    format_value,
+    row_spread,
+    row_value,
+    summary_specs,
+)
 from simulator.result import Result, kpi_keys
 from simulator.runner.batch import BatchError, ItemReport, plan_batch, run_batch
 from simulator.runner.ensemble import Ensemble
@@ -363,14 +371,14 @@ def _print_table(results: list[Result]) -> None:
     table.add_column("metric")
     for result in results:
         table.add_column(f"{result.name}\nseed {result.seed}", justify="right")
-    first = results[0]
-    for spec in summary_specs(first.ledger.months):
+    # Rows at a month are read at that month in every column, whatever each run's horizon.
+    for spec in summary_specs(min(r.ledger.months for r in results)):
         cells = [spec.label]
-        for j, result in enumerate(results):
-            value = result.kpis.get(spec.key, float("nan"))
+        values = [row_value(spec, r.kpis, r.monthly) for r in results]
+        for j, (result, value) in enumerate(zip(results, values, strict=True)):
             text = format_value(value, spec.unit, result.scenario.currency)
             if j > 0:
-                delta = value - first.kpis.get(spec.key, float("nan"))
+                delta = value - values[0]
                 text += f" [dim](Δ {format_value(delta, spec.unit, result.scenario.currency, signed=True)})[/dim]"
             cells.append(text)
         table.add_row(*cells)
@@ -383,10 +391,10 @@ def _print_spread_table(ensembles: list[Ensemble], targets: Sequence[Target]) ->
     table.add_column("metric")
     for ensemble in ensembles:
         table.add_column(f"{ensemble.name}\nseed {ensemble.seed}, {ensemble.reps} reps", justify="right")
-    for spec in summary_specs(ensembles[0].months):
+    for spec in summary_specs(min(e.months for e in ensembles)):
         cells = [spec.label]
         for ensemble in ensembles:
-            value = ensemble.kpis.get(spec.key)
+            value = row_spread(spec, ensemble)
             cells.append(format_spread(value, spec.unit, ensemble.scenario.currency) if value else "n/a")
         table.add_row(*cells)
     for target in targets:

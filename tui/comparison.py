@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from simulator.formatting import RowSpec, format_spread, format_value, summary_specs
+from simulator.formatting import RowSpec, format_spread, format_value, row_spread, summary_specs
 from simulator.runner.ensemble import Ensemble
 
 Better = Literal["higher", "lower"]
@@ -49,14 +49,15 @@ def comparison_rows(columns: Sequence[Ensemble | None], baseline: int = 0) -> li
     base = columns[baseline] if 0 <= baseline < len(columns) else None
     rows = []
     for spec in summary_specs(months):
-        values = [c.kpis[spec.key].p50 if c is not None and spec.key in c.kpis else math.nan for c in columns]
+        spreads = [row_spread(spec, c) if c is not None else None for c in columns]
+        values = [s.p50 if s is not None else math.nan for s in spreads]
         best = _best(values, better(spec.key))
+        base_value = values[baseline] if base is not None else math.nan
         cells = []
-        for j, column in enumerate(columns):
+        for j, (column, spread) in enumerate(zip(columns, spreads, strict=True)):
             if column is None:
                 cells.append(Cell("…", math.nan))
                 continue
-            spread = column.kpis.get(spec.key)
             currency = column.scenario.currency
             if spread is None or spread.n == 0:
                 text = "n/a"
@@ -64,10 +65,9 @@ def comparison_rows(columns: Sequence[Ensemble | None], baseline: int = 0) -> li
                 text = format_spread(spread, spec.unit, currency)
             else:
                 text = format_value(spread.p50, spec.unit, currency)
-            if base is not None and j != baseline and spread is not None and spec.key in base.kpis:
-                delta = spread.p50 - base.kpis[spec.key].p50
-                if math.isfinite(delta):
-                    text += f" (Δ {format_value(delta, spec.unit, currency, signed=True)})"
+            delta = values[j] - base_value
+            if j != baseline and math.isfinite(delta):
+                text += f" (Δ {format_value(delta, spec.unit, currency, signed=True)})"
             cells.append(Cell(text, values[j], j in best))
         rows.append(Row(spec, tuple(cells)))
     return rows
@@ -89,7 +89,7 @@ def export_rows(names: Sequence[str], columns: Sequence[Ensemble]) -> tuple[list
     for spec in summary_specs(months):
         row: list[object] = [spec.key]
         for column in columns:
-            spread = column.kpis.get(spec.key)
+            spread = row_spread(spec, column)
             row.extend([spread.p50, spread.p10, spread.p90] if spread else [math.nan] * 3)
         rows.append(row)
     return header, rows
