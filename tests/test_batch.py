@@ -227,3 +227,13 @@ def test_sweep_prints_a_table_and_writes_one_row_per_point(plgsim: Plgsim, tmp_p
     rows = (tmp_path / "sweep.csv").read_text(encoding="utf-8").splitlines()
     assert rows[0].startswith("pricing.plans.pro.price_per_seat,virality.invites_per_user,users_p50,")
     assert [r.split(",")[:2] for r in rows[1:]] == [[p, v] for p in ("15", "20", "25") for v in ("0.5", "2")]
+
+
+def test_compare_reads_rows_at_the_month_they_name_whatever_the_horizons(plgsim: Plgsim, tmp_path: Path) -> None:
+    """tiny over 8 and 10 months: the 'month 8 (horizon)' row must compare both at month 8,
+    where the two runs are identical draw for draw (the longer one just goes on)."""
+    longer = _scenario(tmp_path, "longer", "[simulation]\nmonths = 10\n")
+    proc = plgsim("compare", TINY, longer)
+    assert proc.returncode == 0, proc.stderr
+    row = next(line for line in proc.stdout.splitlines() if "MRR, month 8 (horizon)" in line)
+    assert "(Δ 0 USD)" in row, row
