@@ -99,8 +99,6 @@ class LocalExecutor:
                 for future in done:
                     yield futures[future], future.result()
         except BaseException:
-            for future in futures:
-                future.cancel()
             self._terminate()
             raise
 
@@ -111,9 +109,11 @@ class LocalExecutor:
             return
         # NOTE: ProcessPoolExecutor has no public way to stop a running task; its worker
         # processes are terminated directly so Ctrl-C does not wait for a long replication.
+        # Futures are not cancelled first: the pool then fails every pending one as broken,
+        # whereas failing an already cancelled future raises in its management thread.
         for process in list(getattr(pool, "_processes", {}).values()):
             process.terminate()
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=True)
 
     def close(self) -> None:
         pool, self._pool = self._pool, None
