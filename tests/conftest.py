@@ -54,3 +54,18 @@ def plgsim() -> Callable[..., subprocess.CompletedProcess[str]]:
         )
 
     return run
+
+
+@pytest.fixture
+def tui_scenarios(tmp_path: Path) -> Path:
+    """tests/data/tui copied into tmp_path (alpha extends tiny.toml by absolute path), so tests
+    that save variants never touch the repository."""
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    for source in (DATA / "tui").glob("*.toml"):
+        shutil.copy(source, folder / source.name)
+    alpha = folder / "alpha.toml"
+    text = alpha.read_text(encoding="utf-8")
+    assert 'extends = "../tiny.toml"' in text
+    alpha.write_text(text.replace('"../tiny.toml"', f'"{(DATA / "tiny.toml").as_posix()}"'), encoding="utf-8")
+    return folder

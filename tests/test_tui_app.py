@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
-import shutil
 import threading
 import time
 import tomllib
@@ -159,19 +158,6 @@ def spy_notifications(app: PlgsimApp) -> list[tuple[str, str]]:
 
     app.notify = record  # type: ignore[method-assign]
     return seen
-
-
-def tmp_copy(tmp_path: Path) -> Path:
-    """tests/data/tui copied into tmp_path (alpha extends tiny.toml by absolute path), so
-    saving variants does not touch the repository."""
-    folder = tmp_path / "scenarios"
-    folder.mkdir()
-    for source in TUI.glob("*.toml"):
-        shutil.copy(source, folder / source.name)
-    alpha = folder / "alpha.toml"
-    text = alpha.read_text(encoding="utf-8")
-    alpha.write_text(text.replace('"../tiny.toml"', f'"{(DATA / "tiny.toml").as_posix()}"'), encoding="utf-8")
-    return folder
 
 
 # --- (a) the bundled scenarios -------------------------------------------------------------
@@ -323,8 +309,10 @@ def test_invalid_values_are_refused_in_place_and_valid_edits_rerun() -> None:
 
 
 # --- (f) save as variant -------------------------------------------------------------------
-def test_save_as_variant_writes_a_file_that_extends_the_original_and_lists_it(tmp_path: Path) -> None:
-    folder = tmp_copy(tmp_path)
+def test_save_as_variant_writes_a_file_that_extends_the_original_and_lists_it(
+    tmp_path: Path, tui_scenarios: Path
+) -> None:
+    folder = tui_scenarios
     alpha = folder / "alpha.toml"
     app = PlgsimApp([folder])
 
@@ -361,10 +349,12 @@ def test_save_as_variant_writes_a_file_that_extends_the_original_and_lists_it(tm
     assert not list(TUI.glob("*-variant*.toml")), "the repository's test data was modified"
 
 
-def test_a_variant_saved_while_its_edit_is_still_running_shows_the_edited_numbers(tmp_path: Path) -> None:
+def test_a_variant_saved_while_its_edit_is_still_running_shows_the_edited_numbers(
+    tmp_path: Path, tui_scenarios: Path
+) -> None:
     """Save right after an edit, before its run is done: the variant's column must not show the
     result of the scenario before the edit."""
-    folder = tmp_copy(tmp_path)
+    folder = tui_scenarios
     alpha = folder / "alpha.toml"
     app = PlgsimApp([alpha])  # one file: only it runs
 
@@ -388,9 +378,9 @@ def test_a_variant_saved_while_its_edit_is_still_running_shows_the_edited_number
     drive(app, body)
 
 
-def test_s_right_after_an_edit_saves_rather_than_typing_into_the_field(tmp_path: Path) -> None:
+def test_s_right_after_an_edit_saves_rather_than_typing_into_the_field(tmp_path: Path, tui_scenarios: Path) -> None:
     """The documented flow: e, type a value, Enter, s. The s key must save the variant."""
-    folder = tmp_copy(tmp_path)
+    folder = tui_scenarios
     app = PlgsimApp([folder / "alpha.toml"])
 
     async def body(app: PlgsimApp, pilot: Pilot[None]) -> None:

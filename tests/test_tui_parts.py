@@ -94,19 +94,6 @@ def _same(a: float, b: float) -> bool:
     return a == b or (math.isnan(a) and math.isnan(b))
 
 
-def _tmp_scenarios(tmp_path: Path) -> Path:
-    """A copy of tests/data/tui in tmp_path; alpha extends tiny.toml by absolute path."""
-    folder = tmp_path / "scenarios"
-    folder.mkdir()
-    for source in TUI.glob("*.toml"):
-        shutil.copy(source, folder / source.name)
-    alpha = folder / "alpha.toml"
-    text = alpha.read_text(encoding="utf-8")
-    assert 'extends = "../tiny.toml"' in text
-    alpha.write_text(text.replace('"../tiny.toml"', f'"{(DATA / "tiny.toml").as_posix()}"'), encoding="utf-8")
-    return folder
-
-
 # --- the comparison table ------------------------------------------------------------------
 def test_better_direction_per_kpi() -> None:
     for key in ("mrr@m12", "arr@horizon", "users@m12", "nrr_12m", "grr_12m", "ltv_to_cac", "ltv", "viral_k"):
@@ -339,8 +326,8 @@ def _without_name(scenario: Scenario) -> dict[str, object]:
     return scenario.model_dump(exclude={"name"})
 
 
-def test_save_variant_writes_only_the_edits_beside_the_original(tmp_path: Path) -> None:
-    folder = _tmp_scenarios(tmp_path)
+def test_save_variant_writes_only_the_edits_beside_the_original(tmp_path: Path, tui_scenarios: Path) -> None:
+    folder = tui_scenarios
     original = folder / "alpha.toml"
     edits = {"pricing.plans.pro.price_per_seat": 30.0, "churn.beta": 10.0, "virality.acceptance_rate": 0.4}
     saved = save_variant(original, edits, "alpha (edited)")
@@ -363,8 +350,8 @@ def test_save_variant_writes_only_the_edits_beside_the_original(tmp_path: Path) 
     assert _without_name(simulator.load_scenario(moved / saved.name)) == _without_name(variant)
 
 
-def test_a_second_save_picks_a_new_file(tmp_path: Path) -> None:
-    folder = _tmp_scenarios(tmp_path)
+def test_a_second_save_picks_a_new_file(tmp_path: Path, tui_scenarios: Path) -> None:
+    folder = tui_scenarios
     original = folder / "bravo.toml"  # a scenario that itself extends another
     first = save_variant(original, {"churn.alpha": 1.2}, "first")
     assert variant_path(original) == folder / "bravo-variant-2.toml"
