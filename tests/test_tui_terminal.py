@@ -155,7 +155,9 @@ def _drive(pane: Pane) -> None:
 
     pane.send("q")
     deadline = time.monotonic() + STEP_TIMEOUT
-    while (state := pane.state()) is not None and not state[0] and time.monotonic() < deadline:
+    # tmux marks the pane dead when the terminal closes, and learns the exit status a moment
+    # later when it reaps the process: wait for both.
+    while (state := pane.state()) is not None and (not state[0] or state[1] is None) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert state is None or state[0], f"plgsim still running {STEP_TIMEOUT:.0f} s after 'q':\n{pane.capture()}"
     if state is not None:
