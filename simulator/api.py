@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
+from simulator.engines.fast_engine import run_fast
 from simulator.engines.simpy_engine import run_simpy
 from simulator.result import Result
 from simulator.runner.ensemble import Ensemble
@@ -21,14 +22,21 @@ from simulator.runner.sweep import SweepResult, grid_points, sweep_axes
 from simulator.scenario import Scenario, load_scenario
 
 
-def _resolve(scenario: Scenario | str | Path, months: int | None) -> Scenario:
+Engine = Literal["fast", "simpy"]
+
+
+def _resolve(scenario: Scenario | str | Path, months: int | None, engine: Engine | None = None) -> Scenario:
+    overrides: dict[str, Any] = {}
+    if months is not None:
+        overrides["simulation.months"] = months
+    if engine is not None:
+        overrides["simulation.engine"] = engine
     if not isinstance(scenario, Scenario):
-        return load_scenario(scenario, {"simulation.months": months} if months is not None else None)
-    if months is None:
+        return load_scenario(scenario, overrides or None)
+    if not overrides:
         return scenario
-    return scenario.model_validate(
-        {**scenario.model_dump(), "simulation": {**scenario.simulation.model_dump(), "months": months}}
-    )
+    simulation = {**scenario.simulation.model_dump(), **{k.split(".")[1]: v for k, v in overrides.items()}}
+    return scenario.model_validate({**scenario.model_dump(), "simulation": simulation})
 
 
 def run(
@@ -37,17 +45,24 @@ def run(
     months: int | None = None,
     events: IO[str] | None = None,
     on_progress: Callable[[float], None] | None = None,
+    engine: Engine | None = None,
 ) -> Result:
     """Simulate one replication of `scenario` (a Scenario or a path to a scenario file).
 
     `seed` and `months` override the scenario's simulation.seed and simulation.months;
     `events`, if given, receives a CSV log of every event for audit. `on_progress`, if given,
     is called with the share of the horizon simulated after each month; an exception it
-    raises stops the run (how an interactive caller cancels a stale run).
+    raises stops the run (how an interactive caller cancels a stale run). `engine` overrides
+    the scenario's simulation.engine ("fast" or "simpy"); the event log needs "simpy".
     """
-    scenario = _resolve(scenario, months)
+    scenario = _resolve(scenario, months, engine)
     seed = scenario.simulation.seed if seed is None else seed
-    ledger = run_simpy(scenario, seed=seed, events=events, on_progress=on_progress)
+    if scenario.simulation.engine == "simpy":
+        ledger = run_simpy(scenario, seed=seed, events=events, on_progress=on_progress)
+    elif events is not None:
+        raise ValueError("an event log is written by the SimPy engine only: use engine='simpy'")
+    else:
+        ledger = run_fast(scenario, seed=seed, on_progress=on_progress)
     return Result(scenario=scenario, seed=seed, ledger=ledger)
 
 
@@ -58,14 +73,15 @@ def run_many(
     months: int | None = None,
     executor: Executor | None = None,
     on_progress: ProgressCallback | None = None,
+    engine: Engine | None = None,
 ) -> Ensemble:
     """Run `reps` replications, seeds spawned from `seed` (default: the scenario's seed).
 
     Runs in this process unless an `executor` is given (`LocalExecutor(workers)` or
     `DaskExecutor(address)` from `simulator.runner.executors`). Raises ReplicationError if a
-    replication fails.
+    replication fails. `engine` overrides the scenario's simulation.engine.
     """
-    scenario = _resolve(scenario, months)
+    scenario = _resolve(scenario, months, engine)
     if seed is not None:
         scenario = scenario.model_copy(update={"simulation": scenario.simulation.model_copy(update={"seed": seed})})
     outcomes = run_jobs(ensemble_jobs(scenario, reps), executor, on_progress)

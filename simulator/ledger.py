@@ -218,77 +218,136 @@ class LedgerWriter:
     # --- aggregation ------------------------------------------------------------------
     def close(self) -> Ledger:
         """Freeze the records into month-end matrices and accrued cohort revenue."""
-        months = self.months
-        n_accounts = len(self._owner)
-        acc = np.asarray(self._change_account, dtype=np.int64)
-        t = np.asarray(self._change_t, dtype=np.float64)
-        # Stable sort keeps each account's changes in time order (they were appended so).
-        order = np.argsort(acc, kind="stable")
-        acc, t = acc[order], t[order]
-        state = np.asarray(self._change_state, dtype=np.int64)[order]
-        mrr = np.asarray(self._change_mrr, dtype=np.int64)[order]
-        seats = np.asarray(self._change_seats, dtype=np.int64)[order]
-        bins = np.minimum(np.floor(t).astype(np.int64), months)  # month `months` = beyond horizon
-        first_of_account = np.ones(len(acc), dtype=bool)
-        first_of_account[1:] = acc[1:] != acc[:-1]
-
-        account_state = _month_end_values(acc, bins, state, first_of_account, n_accounts, months)
-
-        first_paid_t = np.asarray(self._first_paid_t, dtype=np.float64)
-        paid_account = np.flatnonzero(~np.isnan(first_paid_t))
-        row_of = np.full(n_accounts, -1, dtype=np.int64)
-        row_of[paid_account] = np.arange(len(paid_account))
-        keep = row_of[acc] >= 0
-        paid_args = (row_of[acc][keep], bins[keep])
-        paid_first = first_of_account[keep]
-        paid_mrr = _month_end_values(*paid_args, mrr[keep], paid_first, len(paid_account), months)
-        paid_seats = _month_end_values(*paid_args, seats[keep], paid_first, len(paid_account), months)
-
-        owner = np.asarray(self._owner, dtype=np.int64)
-        signup_t = np.asarray(self._signup_t, dtype=np.float64)
-        acq_cohort = np.floor(signup_t[owner]).astype(np.int64) if n_accounts else np.zeros(0, np.int64)
-        cohort_of_change = acq_cohort[acc]
-        cohort_revenue = _accrue(cohort_of_change, t, _deltas(mrr, first_of_account), months) / 100.0
-        cohort_seat_months = _accrue(cohort_of_change, t, _deltas(seats, first_of_account), months)
-
-        spend = np.zeros((len(SpendKind), months))
+        spend = np.zeros((len(SpendKind), self.months))
         spend_bins = np.floor(np.asarray(self._spend_t, dtype=np.float64)).astype(np.int64)
-        inside = spend_bins < months
+        inside = spend_bins < self.months
         np.add.at(
             spend,
             (np.asarray(self._spend_kind, dtype=np.int64)[inside], spend_bins[inside]),
             np.asarray(self._spend_amount, dtype=np.float64)[inside],
         )
-
-        user_account = np.asarray(self._account, dtype=np.int64)
-        end_t = np.asarray(self._end_t, dtype=np.float64)
-        return Ledger(
-            months=months,
+        return freeze(
+            months=self.months,
             currency=self.currency,
             gross_margin=self.gross_margin,
             cost_to_serve_per_seat=self.cost_to_serve_per_seat,
             segment_names=self.segment_names,
-            user_signup_t=signup_t,
+            user_signup_t=np.asarray(self._signup_t, dtype=np.float64),
             user_channel=np.asarray(self._channel, dtype=np.int8),
             user_segment=np.asarray(self._segment, dtype=np.int16),
-            user_account=user_account,
+            user_account=np.asarray(self._account, dtype=np.int64),
             user_inviter=np.asarray(self._inviter, dtype=np.int64),
             user_activated_t=np.asarray(self._activated_t, dtype=np.float64),
-            user_left_t=end_t[user_account] if n_accounts else np.zeros(0),
             user_invites_sent=np.asarray(self._invites_sent, dtype=np.int32),
             user_invites_accepted=np.asarray(self._invites_accepted, dtype=np.int32),
-            account_owner=owner,
-            account_first_paid_t=first_paid_t,
+            account_owner=np.asarray(self._owner, dtype=np.int64),
+            account_first_paid_t=np.asarray(self._first_paid_t, dtype=np.float64),
             account_trial_end_t=np.asarray(self._trial_end_t, dtype=np.float64),
             account_trial_converted=np.asarray(self._trial_converted, dtype=np.bool_),
-            account_state=account_state.astype(np.int8),
-            paid_account=paid_account,
-            paid_mrr_cents=paid_mrr,
-            paid_seats=paid_seats,
-            cohort_revenue=cohort_revenue,
-            cohort_seat_months=cohort_seat_months,
+            account_end_t=np.asarray(self._end_t, dtype=np.float64),
+            changes=AccountChanges(
+                account=np.asarray(self._change_account, dtype=np.int64),
+                t=np.asarray(self._change_t, dtype=np.float64),
+                state=np.asarray(self._change_state, dtype=np.int64),
+                mrr_cents=np.asarray(self._change_mrr, dtype=np.int64),
+                seats=np.asarray(self._change_seats, dtype=np.int64),
+            ),
             spend=spend,
         )
+
+
+@dataclass(frozen=True)
+class AccountChanges:
+    """Every change of every account's state, MRR (cents) and paid seats, in any order of
+    accounts; an account's changes at the same time are in the order they happened."""
+
+    account: Ints
+    t: Floats
+    state: Ints
+    mrr_cents: Ints
+    seats: Ints
+
+
+def freeze(
+    *,
+    months: int,
+    currency: str,
+    gross_margin: float,
+    cost_to_serve_per_seat: float,
+    segment_names: tuple[str, ...],
+    user_signup_t: Floats,
+    user_channel: NDArray[np.int8],
+    user_segment: NDArray[np.int16],
+    user_account: Ints,
+    user_inviter: Ints,
+    user_activated_t: Floats,
+    user_invites_sent: NDArray[np.int32],
+    user_invites_accepted: NDArray[np.int32],
+    account_owner: Ints,
+    account_first_paid_t: Floats,
+    account_trial_end_t: Floats,
+    account_trial_converted: NDArray[np.bool_],
+    account_end_t: Floats,
+    changes: AccountChanges,
+    spend: Floats,
+) -> Ledger:
+    """The frozen Ledger of a run's records: every engine ends here, so that the month-end
+    matrices and accrued revenue are computed one way only."""
+    n_accounts = len(account_owner)
+    # lexsort is stable: ties in (account, t) keep the order in which they happened.
+    order = np.lexsort((changes.t, changes.account))
+    acc, t = changes.account[order], changes.t[order]
+    state, mrr, seats = changes.state[order], changes.mrr_cents[order], changes.seats[order]
+    bins = np.minimum(np.floor(t).astype(np.int64), months)  # month `months` = beyond horizon
+    first_of_account = np.ones(len(acc), dtype=bool)
+    first_of_account[1:] = acc[1:] != acc[:-1]
+
+    account_state = _month_end_values(acc, bins, state, first_of_account, n_accounts, months)
+
+    paid_account = np.flatnonzero(~np.isnan(account_first_paid_t))
+    row_of = np.full(n_accounts, -1, dtype=np.int64)
+    row_of[paid_account] = np.arange(len(paid_account))
+    keep = row_of[acc] >= 0
+    paid_args = (row_of[acc][keep], bins[keep])
+    paid_first = first_of_account[keep]
+    paid_mrr = _month_end_values(*paid_args, mrr[keep], paid_first, len(paid_account), months)
+    paid_seats = _month_end_values(*paid_args, seats[keep], paid_first, len(paid_account), months)
+
+    if n_accounts:
+        acq_cohort = np.floor(user_signup_t[account_owner]).astype(np.int64)
+    else:
+        acq_cohort = np.zeros(0, np.int64)
+    cohort_of_change = acq_cohort[acc]
+    cohort_revenue = _accrue(cohort_of_change, t, _deltas(mrr, first_of_account), months) / 100.0
+    cohort_seat_months = _accrue(cohort_of_change, t, _deltas(seats, first_of_account), months)
+
+    return Ledger(
+        months=months,
+        currency=currency,
+        gross_margin=gross_margin,
+        cost_to_serve_per_seat=cost_to_serve_per_seat,
+        segment_names=segment_names,
+        user_signup_t=user_signup_t,
+        user_channel=user_channel,
+        user_segment=user_segment,
+        user_account=user_account,
+        user_inviter=user_inviter,
+        user_activated_t=user_activated_t,
+        user_left_t=account_end_t[user_account] if n_accounts else np.zeros(0),
+        user_invites_sent=user_invites_sent,
+        user_invites_accepted=user_invites_accepted,
+        account_owner=account_owner,
+        account_first_paid_t=account_first_paid_t,
+        account_trial_end_t=account_trial_end_t,
+        account_trial_converted=account_trial_converted,
+        account_state=account_state.astype(np.int8),
+        paid_account=paid_account,
+        paid_mrr_cents=paid_mrr,
+        paid_seats=paid_seats,
+        cohort_revenue=cohort_revenue,
+        cohort_seat_months=cohort_seat_months,
+        spend=spend,
+    )
 
 
 def _deltas(values: Ints, first_of_row: NDArray[np.bool_]) -> Ints:

@@ -40,7 +40,13 @@ class Simulation(StrictModel):
         1.0,
         gt=0.0,
         le=1.0,
-        description="Longest time in days between updates of the signup rate (0 < x ≤ 1).",
+        description="Longest time in days between updates of the signup rate (0 < x ≤ 1). The fast "
+        "engine advances in steps of at most this long (31 or more steps a month).",
+    )
+    engine: Literal["fast", "simpy"] = Field(
+        "fast",
+        description="'fast' (vectorized: whole batches of users per step of at most step_days) or "
+        "'simpy' (the discrete-event reference: every event at its exact time; required for --events).",
     )
 
 

@@ -1,0 +1,962 @@
+"""The fast engine: the SimPy engine's lifecycle, sampled with numpy over whole batches.
+
+Time advances in steps of `1 / steps_per_month` months (31 steps a month with the default
+`simulation.step_days = 1`, so a step is under one day and months are whole steps). In each
+step the engine handles, as arrays:
+
+1. signups from paid, organic and word-of-mouth channels: Poisson counts at the rates of the
+   step's start (market saturation and active users as they stand), at uniform times within it;
+2. account events due in the step (trial ends, upgrade decisions, seat and plan moves,
+   renewals that churn, price rises reaching a renewal, free accounts leaving);
+3. activations due in the step, which draw each user's invites and their send times;
+4. invites due in the step: accepted at the saturation of the moment, each bringing a user
+   into the inviter's account or into a new one.
+
+Every event keeps its exact time, and each draw follows the same distribution as in the
+SimPy engine; what is discretised is only the order of events inside one step (a decision
+sees the members that joined before the step, rates are updated once per step). Results
+agree with the SimPy engine in distribution, not draw for draw (the equivalence suite in
+tests/test_equivalence.py checks it), and exactly when nothing is random.
+
+Pending events live in a calendar of steps; an entry whose account has since been
+rescheduled is dropped when its step comes, so nothing needs removing early.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from enum import IntEnum
+
+import numpy as np
+from numpy.typing import NDArray
+
+from simulator.engines.sampling import RandomStreams
+from simulator.engines.simpy_engine import SimulationLimitError
+from simulator.engines.timeline import Schedules, Step
+from simulator.ledger import AccountChanges, AccountState, Channel, Ledger, SpendKind, freeze
+from simulator.scenario.models import DAYS_PER_MONTH, LogNormalDays, Scenario
+
+Floats = NDArray[np.float64]
+Ints = NDArray[np.int64]
+Bools = NDArray[np.bool_]
+
+INF = math.inf
+NEVER = 2**31  # renewals survived when the churn probability is 0
+
+
+class Due(IntEnum):
+    """What an account does at its next event time."""
+
+    NOTHING = 0
+    TRIAL_END = 1
+    UPGRADE = 2  # a free account weighs the plans
+    PAY_AT_ACTIVATION = 3  # paid_only: buy when the owner activates, or leave
+    LEAVE = 4  # a free or trialling account goes inactive
+    MOVE = 5  # a paying account adds or removes a seat or moves down a plan
+    RENEWAL_CHURN = 6  # the renewal at which a paying account stops paying
+
+
+class Columns:
+    """Named numpy columns that grow by doubling; rows are users, accounts or invites."""
+
+    def __init__(self, spec: dict[str, tuple[type, float]], capacity: int = 4096) -> None:
+        self.size = 0
+        self._spec = spec
+        self.data: dict[str, NDArray[np.generic]] = {
+            name: np.full(capacity, fill, dtype=dtype) for name, (dtype, fill) in spec.items()
+        }
+
+    def add(self, count: int) -> slice:
+        """Room for `count` new rows (filled with each column's default); their slice."""
+        start, end = self.size, self.size + count
+        capacity = len(next(iter(self.data.values())))
+        if end > capacity:
+            new_capacity = max(end, 2 * capacity)
+            for name, (dtype, fill) in self._spec.items():
+                grown = np.full(new_capacity, fill, dtype=dtype)
+                grown[:start] = self.data[name][:start]
+                self.data[name] = grown
+        self.size = end
+        return slice(start, end)
+
+    def __getitem__(self, name: str) -> NDArray[np.generic]:
+        return self.data[name]
+
+    def used(self, name: str) -> NDArray[np.generic]:
+        """The filled rows of a column."""
+        return self.data[name][: self.size]
+
+
+class Calendar:
+    """Row ids due in each step of time. Entries may go stale; callers filter them."""
+
+    def __init__(self, steps: int, steps_per_month: int) -> None:
+        self.steps = steps
+        self.steps_per_month = steps_per_month
+        self._due: list[list[Ints]] = [[] for _ in range(steps)]
+
+    def step_of(self, t: Floats) -> Ints:
+        """The step in which each time falls."""
+        return np.floor(t * self.steps_per_month).astype(np.int64)
+
+    def push(self, ids: Ints, t: Floats) -> None:
+        """File `ids` under the steps of their times; times at or past the horizon are dropped."""
+        if len(ids) == 0:
+            return
+        scaled = t * self.steps_per_month
+        inside = scaled < self.steps  # also drops inf (never)
+        if not inside.all():
+            ids, scaled = ids[inside], scaled[inside]
+            if len(ids) == 0:
+                return
+        steps = np.floor(scaled).astype(np.int64)
+        if len(ids) == 1:
+            self._due[int(steps[0])].append(ids)
+            return
+        order = np.argsort(steps, kind="stable")
+        steps, ids = steps[order], ids[order]
+        cuts = np.flatnonzero(steps[1:] != steps[:-1]) + 1
+        starts = [0, *cuts.tolist()]
+        ends = [*cuts.tolist(), len(ids)]
+        for start, end in zip(starts, ends, strict=True):
+            self._due[int(steps[start])].append(ids[start:end])
+
+    def pop(self, step: int) -> Ints | None:
+        """Everything filed under `step` so far (None if nothing), emptying it."""
+        due = self._due[step]
+        if not due:
+            return None
+        self._due[step] = []
+        return due[0] if len(due) == 1 else np.concatenate(due)
+
+
+def _step_values(step: Step[float], t: Floats) -> Floats:
+    """A piecewise-constant schedule at many times."""
+    if len(step.starts) == 1:
+        return np.full(len(t), step.values[0])
+    index = np.searchsorted(np.asarray(step.starts), t, side="right") - 1
+    return np.asarray(step.values, dtype=np.float64)[index]
+
+
+class FastEngine:
+    """Runs one replication of a scenario and returns its ledger."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        seed: int | None = None,
+        on_progress: Callable[[float], None] | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.on_progress = on_progress
+        self.months = months = scenario.simulation.months
+        self.steps_per_month = math.ceil(DAYS_PER_MONTH / scenario.simulation.step_days - 1e-9)
+        self.dt = 1.0 / self.steps_per_month
+        self.n_steps = months * self.steps_per_month
+        self.streams = RandomStreams(scenario.simulation.seed if seed is None else seed)
+        self.schedules = Schedules(scenario)
+        self.segment_names = tuple(scenario.segments)
+        self._set_parameters(scenario)
+
+        self.signups = 0
+        self.active_users = 0
+        self.users = Columns(
+            {
+                "signup_t": (np.float64, np.nan),
+                "channel": (np.int8, 0),
+                "segment": (np.int16, 0),
+                "account": (np.int64, -1),
+                "inviter": (np.int64, -1),
+                "activation_due_t": (np.float64, INF),
+                "activated_t": (np.float64, np.nan),
+                "invites_sent": (np.int32, 0),
+                "invites_accepted": (np.int32, 0),
+            }
+        )
+        self.accounts = Columns(
+            {
+                "owner": (np.int64, -1),
+                "segment": (np.int16, 0),
+                "owner_activation_t": (np.float64, INF),
+                "wtp": (np.float64, 0.0),
+                "churn_probability": (np.float64, 0.0),
+                "profile_seats": (np.int64, 1),
+                "annual_draw": (np.float64, 0.0),
+                "first_exit_draw": (np.float64, 0.0),
+                "first_conversion_draw": (np.float64, 0.0),
+                "members": (np.int64, 1),
+                "state": (np.int8, 0),
+                "epoch": (np.int64, 0),
+                "plan": (np.int64, -1),
+                "annual": (np.bool_, False),
+                "per_seat": (np.float64, 0.0),
+                "base_fee": (np.float64, 0.0),
+                "seats": (np.int64, 0),
+                "paying_since": (np.float64, 0.0),
+                "churn_t": (np.float64, INF),
+                "exit_t": (np.float64, INF),
+                "due": (np.int8, Due.NOTHING),
+                "due_t": (np.float64, INF),
+                "first_paid_t": (np.float64, np.nan),
+                "trial_end_t": (np.float64, np.nan),
+                "trial_converted": (np.bool_, False),
+                "end_t": (np.float64, INF),
+            }
+        )
+        self.invites = Columns({"inviter": (np.int64, -1), "t": (np.float64, 0.0)})
+        self.repricings = Columns(
+            {
+                "account": (np.int64, -1),
+                "epoch": (np.int64, 0),
+                "plan": (np.int64, -1),
+                "per_seat": (np.float64, 0.0),
+                "base_fee": (np.float64, 0.0),
+                "t": (np.float64, 0.0),
+            }
+        )
+        self.account_calendar = Calendar(self.n_steps, self.steps_per_month)
+        self.activation_calendar = Calendar(self.n_steps, self.steps_per_month)
+        self.invite_calendar = Calendar(self.n_steps, self.steps_per_month)
+        self.repricing_calendar = Calendar(self.n_steps, self.steps_per_month)
+        self.spend = np.zeros((len(SpendKind), months))
+        self._changes: list[tuple[Ints, Floats, int | Ints, Ints, Ints]] = []
+        self._even_now = 0.0
+        self._even_next: float | None = None
+
+    # --- parameters as arrays by segment, flow and plan ----------------------------------
+    def _set_parameters(self, scenario: Scenario) -> None:
+        segments = [scenario.segments[name] for name in self.segment_names]
+        virality = [scenario.segment_virality(name) for name in self.segment_names]
+        monetization = [scenario.segment_monetization(name) for name in self.segment_names]
+        expansion = [scenario.segment_expansion(name) for name in self.segment_names]
+        churn = [scenario.segment_churn(name) for name in self.segment_names]
+
+        def by_segment(values: Sequence[float]) -> Floats:
+            return np.asarray(values, dtype=np.float64)
+
+        self.segment_shares = by_segment([s.share for s in segments])
+        self.wtp_log_median = by_segment([math.log(s.wtp.median) for s in segments])
+        self.wtp_sigma = by_segment([s.wtp.sigma for s in segments])
+        self.extra_seats_mean = by_segment([s.seats.initial_mean - 1.0 for s in segments])
+        self.churn_alpha = by_segment([c.alpha for c in churn])
+        self.churn_beta = by_segment([c.beta for c in churn])
+        self.free_hazard = by_segment([c.free_hazard for c in churn])
+        self.unactivated_hazard = by_segment([c.unactivated_hazard for c in churn])
+        self.to_free_share = by_segment(
+            [c.downgrade_to_free_share if m.model in ("freemium", "reverse_trial") else 0.0 for c, m in zip(churn, monetization, strict=True)]
+        )
+        self.price_increase_churn = by_segment([c.price_increase_churn for c in churn])
+        self.invites_mean = by_segment([v.invites_per_user for v in virality])
+        self.invites_dispersion = by_segment([v.dispersion for v in virality])
+        self.cycle_log_median, self.cycle_sigma = _log_normal_months([v.cycle_time for v in virality])
+        self.acceptance = by_segment([v.acceptance_rate for v in virality])
+        self.seat_share = by_segment([v.seat_share for v in virality])
+        self.referral_reward = by_segment([v.referral_reward for v in virality])
+        self.model = [m.model for m in monetization]
+        self.conversion_hazard = by_segment([m.conversion_hazard for m in monetization])
+        self.trial_months = by_segment([m.trial.length_days / DAYS_PER_MONTH for m in monetization])
+        self.conversion_activated = by_segment([m.trial.conversion_activated for m in monetization])
+        self.conversion_not_activated = by_segment([m.trial.conversion_not_activated for m in monetization])
+        self.seat_add = by_segment([e.seat_add_rate for e in expansion])
+        self.seat_remove = by_segment([e.seat_remove_rate for e in expansion])
+        self.downgrade = by_segment([e.downgrade_rate for e in expansion])
+        self.move_rate = self.seat_add + self.seat_remove + self.downgrade
+        self.segment_models = np.asarray(
+            [("freemium", "free_trial", "reverse_trial", "paid_only").index(m) for m in self.model], dtype=np.int64
+        )
+
+        self.flow_names = list(scenario.onboarding)
+        flows = [scenario.onboarding[name] for name in self.flow_names]
+        self.flow_activation = np.asarray([f.activation_probability for f in flows])
+        self.flow_ttv_log_median, self.flow_ttv_sigma = _log_normal_months([f.time_to_value for f in flows])
+        self.flow_cost = np.asarray([f.cost_per_signup for f in flows])
+        self.segment_flow_steps = [
+            Step(
+                self.schedules.flows[name].starts,
+                [float(self.flow_names.index(f)) for f in self.schedules.flows[name].values],
+            )
+            for name in self.segment_names
+        ]
+
+        self.plan_names = list(scenario.pricing.plans)
+        plans = [scenario.pricing.plans[name] for name in self.plan_names]
+        self.plan_min_seats = np.asarray([p.min_seats for p in plans], dtype=np.int64)
+        self.plan_max_seats = np.asarray([p.max_seats or np.iinfo(np.int64).max for p in plans], dtype=np.int64)
+        self.plan_value = np.asarray([p.value for p in plans])
+        self.plan_annual_share = np.asarray([p.annual_share for p in plans])
+        self.plan_annual_discount = np.asarray([p.annual_discount for p in plans])
+        self.plan_per_seat = [
+            Step(self.schedules.prices[name].starts, [p.per_seat for p in self.schedules.prices[name].values])
+            for name in self.plan_names
+        ]
+        self.plan_base_fee = [
+            Step(self.schedules.prices[name].starts, [p.base_fee for p in self.schedules.prices[name].values])
+            for name in self.plan_names
+        ]
+
+        trial = scenario.monetization.trial
+        gated = scenario.monetization.model in ("free_trial", "reverse_trial") and trial.card_required
+        self.signup_factor = trial.card_signup_factor if gated else 1.0
+        self.market = scenario.market.size
+
+    # --- running ----------------------------------------------------------------------------
+    def run(self) -> Ledger:
+        """Simulate to the horizon and return the ledger."""
+        repricings = sorted(self.schedules.repricings, key=lambda change: change.month)
+        paid_rates = self._paid_rates()
+        organic_rates = self._organic_rates()
+        for step in range(self.n_steps):
+            t0 = step * self.dt
+            while repricings and repricings[0].month < t0 + self.dt:
+                change = repricings.pop(0)
+                self._announce_repricing(self.plan_names.index(change.plan), change.month)
+            self._arrivals(step, t0, paid_rates[step], organic_rates[step])
+            self._settle(step)
+            if self.on_progress is not None and (step + 1) % self.steps_per_month == 0:
+                self.on_progress((step + 1) / self.n_steps)
+        for month in range(self.months):
+            self.spend[SpendKind.PAID_MEDIA, month] += self.schedules.paid_spend(month)
+        return self._ledger()
+
+    def _settle(self, step: int) -> None:
+        """Handle everything due in `step`, including what it causes within the same step."""
+        while True:
+            accounts = self.account_calendar.pop(step)
+            repricings = self.repricing_calendar.pop(step)
+            activations = self.activation_calendar.pop(step)
+            invites = self.invite_calendar.pop(step)
+            if accounts is None and repricings is None and activations is None and invites is None:
+                return
+            # Accounts first: an invite or activation later in the step must see a close in it.
+            while accounts is not None or repricings is not None:
+                if accounts is not None:
+                    self._account_events(step, accounts)
+                if repricings is not None:
+                    self._reprice(repricings)
+                accounts = self.account_calendar.pop(step)
+                repricings = self.repricing_calendar.pop(step)
+            if activations is not None:
+                self._activate(activations)
+            if invites is not None:
+                self._send_invites(invites)
+
+    def _remaining_share(self) -> float:
+        return max(0.0, 1.0 - self.signups / self.market)
+
+    # --- acquisition ----------------------------------------------------------------------
+    def _paid_rates(self) -> Floats:
+        """Unsaturated paid signups per month, averaged over each step (budget changes may
+        fall inside a step)."""
+        paid = self.scenario.acquisition.paid
+        budget = self.schedules.paid_budget
+        edges = np.arange(self.n_steps + 1) * self.dt
+        rates = np.zeros(self.n_steps)
+        starts = [*budget.starts, INF]
+        for i, value in enumerate(budget.values):
+            rate = value / paid.cost_per_signup
+            if paid.saturation_budget is not None:
+                rate /= 1.0 + value / paid.saturation_budget
+            overlap = np.clip(np.minimum(edges[1:], starts[i + 1]) - np.maximum(edges[:-1], starts[i]), 0.0, None)
+            rates += rate * overlap / self.dt
+        return rates
+
+    def _organic_rates(self) -> Floats:
+        """Poisson-part organic signups per month, averaged over each step."""
+        organic = self.scenario.acquisition.organic
+        edges = np.arange(self.n_steps + 1) * self.dt
+        rates = np.full(self.n_steps, organic.innovation_rate * self.market)
+        if organic.arrivals == "poisson" and organic.signups_per_month > 0:
+            growth = math.log1p(organic.monthly_growth)
+            if growth == 0.0:
+                rates += organic.signups_per_month
+            else:  # exact mean of (1 + g)^t over the step
+                level = np.exp(growth * edges)
+                rates += organic.signups_per_month * (level[1:] - level[:-1]) / (growth * self.dt)
+        return rates
+
+    def _arrivals(self, step: int, t0: float, paid_rate: float, organic_rate: float) -> None:
+        scale = self._remaining_share() * self.signup_factor * self.dt
+        word_of_mouth = self.scenario.acquisition.word_of_mouth.imitation_rate * self.active_users
+        means = np.array([paid_rate, organic_rate, word_of_mouth]) * scale
+        counts = self.streams["arrivals"].poisson(means) if means.any() else np.zeros(3, dtype=np.int64)
+        total = int(counts.sum())
+        even = self._even_arrivals(t0 + self.dt) if self.scenario.acquisition.organic.arrivals == "even" else []
+        if total == 0 and not even:
+            return
+        t = np.concatenate([t0 + self.dt * self.streams["channel"].random(total), np.asarray(even, dtype=np.float64)])
+        channel = np.repeat(
+            np.array([Channel.PAID, Channel.ORGANIC, Channel.WORD_OF_MOUTH, Channel.ORGANIC], dtype=np.int8),
+            [*counts.tolist(), len(even)],
+        )
+        self._signup(t, channel, self._draw_segments(len(t)), join=None, inviter=None)
+
+    def _even_arrivals(self, until: float) -> list[float]:
+        """Evenly spaced organic signups before `until`, with the SimPy engine's arithmetic
+        (each gap is 1 / rate at the previous signup), so deterministic scenarios agree exactly."""
+        organic = self.scenario.acquisition.organic
+        step = self.scenario.simulation.step_days / DAYS_PER_MONTH
+        times: list[float] = []
+        while True:
+            if self._even_next is None:
+                remaining = max(0.0, 1.0 - (self.signups + len(times)) / self.market)
+                rate = organic.signups_per_month * (1 + organic.monthly_growth) ** self._even_now
+                rate *= remaining * self.signup_factor
+                if rate <= 0:
+                    if self._even_now + step >= until:
+                        self._even_now += step
+                        return times
+                    self._even_now += step
+                    continue
+                self._even_next = self._even_now + 1.0 / rate
+            if self._even_next >= until:
+                return times
+            times.append(self._even_next)
+            self._even_now, self._even_next = self._even_next, None
+
+    def _draw_segments(self, count: int) -> Ints:
+        if len(self.segment_shares) == 1:
+            return np.zeros(count, dtype=np.int64)
+        return self.streams["segment"].choice(len(self.segment_shares), size=count, p=self.segment_shares)
+
+    def _flows_at(self, segment: Ints, t: Floats) -> Ints:
+        if len(self.segment_flow_steps) == 1:
+            return _step_values(self.segment_flow_steps[0], t).astype(np.int64)
+        flow = np.zeros(len(t), dtype=np.int64)
+        for s, steps in enumerate(self.segment_flow_steps):
+            mine = segment == s
+            flow[mine] = _step_values(steps, t[mine]).astype(np.int64)
+        return flow
+
+    def _signup(
+        self, t: Floats, channel: NDArray[np.int8], segment: Ints, join: Ints | None, inviter: Ints | None
+    ) -> None:
+        """People sign up: into new accounts of their own, or (where `join` ≥ 0) into that account."""
+        n = len(t)
+        self.signups += n
+        limit = self.scenario.simulation.max_users
+        if self.signups > limit:
+            when = float(np.sort(t)[min(n - 1, max(0, n - (self.signups - limit)))])
+            raise SimulationLimitError(
+                f"simulation.max_users ({limit:,}) reached at month {when:.1f}; raise it, or check market.size "
+                "and virality (a viral coefficient above 1 grows until the market is exhausted)"
+            )
+        flow = self._flows_at(segment, t)
+        rng = self.streams["activation"]
+        activates = rng.random(n) < self.flow_activation[flow]
+        sigma = self.flow_ttv_sigma[flow]
+        time_to_value = np.exp(self.flow_ttv_log_median[flow] + sigma * rng.standard_normal(n))
+        activation_t = np.where(activates, t + time_to_value, INF)
+        self._spend(SpendKind.ONBOARDING, t, self.flow_cost[flow])
+
+        users = self.users
+        rows = users.add(n)
+        ids = np.arange(rows.start, rows.stop, dtype=np.int64)
+        users["signup_t"][rows] = t
+        users["channel"][rows] = channel
+        users["segment"][rows] = segment
+        users["inviter"][rows] = -1 if inviter is None else inviter
+        users["activation_due_t"][rows] = activation_t
+
+        own = np.ones(n, dtype=bool) if join is None else join < 0
+        account = np.empty(n, dtype=np.int64)
+        if own.any():
+            account[own] = self._open_accounts(ids[own], t[own], segment[own], activation_t[own])
+        joining = ~own
+        left_already = 0
+        if joining.any():
+            account[joining] = join[joining] if join is not None else -1
+            left_already = self._join(account[joining], t[joining])
+        users["account"][rows] = account
+        self.active_users += n - left_already
+        self.activation_calendar.push(ids[np.isfinite(activation_t)], activation_t[np.isfinite(activation_t)])
+
+    def _join(self, account: Ints, t: Floats) -> int:
+        """Members join existing accounts (a seat each on a paying account). Returns how many
+        joined an account that has already closed later in this step (they leave with it)."""
+        accounts = self.accounts
+        np.add.at(accounts["members"], account, 1)
+        state = accounts["state"][account]
+        gone = int(np.count_nonzero(state == AccountState.GONE))
+        paying = state == AccountState.PAYING
+        if paying.any():
+            pending_account, pending_t = account[paying], t[paying]
+            order = np.argsort(pending_t, kind="stable")
+            pending_account, pending_t = pending_account[order], pending_t[order]
+            while len(pending_account):  # one seat at a time per account, in time order
+                _, first = np.unique(pending_account, return_index=True)
+                self._change_seats(pending_account[first], accounts["seats"][pending_account[first]] + 1, pending_t[first])
+                rest = np.ones(len(pending_account), dtype=bool)
+                rest[first] = False
+                pending_account, pending_t = pending_account[rest], pending_t[rest]
+        return gone
+
+    def _open_accounts(self, owner: Ints, t: Floats, segment: Ints, owner_activation_t: Floats) -> Ints:
+        n = len(owner)
+        rng = self.streams["account_profile"]
+        accounts = self.accounts
+        rows = accounts.add(n)
+        ids = np.arange(rows.start, rows.stop, dtype=np.int64)
+        accounts["owner"][rows] = owner
+        accounts["segment"][rows] = segment
+        accounts["owner_activation_t"][rows] = owner_activation_t
+        accounts["wtp"][rows] = np.exp(self.wtp_log_median[segment] + self.wtp_sigma[segment] * rng.standard_normal(n))
+        accounts["churn_probability"][rows] = rng.beta(self.churn_alpha[segment], self.churn_beta[segment])
+        accounts["profile_seats"][rows] = 1 + rng.poisson(self.extra_seats_mean[segment])
+        accounts["annual_draw"][rows] = rng.random(n)
+        accounts["first_conversion_draw"][rows] = rng.standard_exponential(n)
+        accounts["first_exit_draw"][rows] = rng.standard_exponential(n)
+        model = self.segment_models[segment]
+        trial = (model == 1) | (model == 2)
+        state = np.where(trial, AccountState.TRIAL, AccountState.FREE).astype(np.int8)
+        accounts["state"][rows] = state
+        self._record(ids, t, state.astype(np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64))
+        if trial.any():
+            self._schedule(ids[trial], t[trial] + self.trial_months[segment[trial]], Due.TRIAL_END)
+        freemium = model == 0
+        if freemium.any():
+            self._start_free(ids[freemium], t[freemium], None)
+        paid_only = model == 3
+        if paid_only.any():
+            po_ids, po_t = ids[paid_only], t[paid_only]
+            activated = np.isfinite(owner_activation_t[paid_only])
+            self._schedule(po_ids[activated], owner_activation_t[paid_only][activated], Due.PAY_AT_ACTIVATION)
+            self._leave_unactivated(po_ids[~activated], po_t[~activated], accounts["first_exit_draw"][po_ids[~activated]])
+        return ids
+
+    # --- scheduling -------------------------------------------------------------------------
+    def _schedule(self, ids: Ints, t: Floats, due: Due) -> None:
+        self.accounts["due"][ids] = due
+        self.accounts["due_t"][ids] = t
+        self.account_calendar.push(ids, t)
+
+    def _leave_unactivated(self, ids: Ints, now: Floats, exit_draw: Floats) -> None:
+        hazard = self.unactivated_hazard[self.accounts["segment"][ids]]
+        leaves = hazard > 0
+        self._schedule(ids[leaves], now[leaves] + exit_draw[leaves] / hazard[leaves], Due.LEAVE)
+
+    def _start_free(self, ids: Ints, now: Floats, draws: tuple[Floats, Floats] | None) -> None:
+        """A free phase from `now`: weigh the plans once, or go inactive, whichever comes first
+        (exponential clocks from the owner's activation). `draws` are (exit, conversion)
+        standard exponentials; None uses the account's first ones."""
+        accounts = self.accounts
+        if draws is None:
+            exit_draw, conversion_draw = accounts["first_exit_draw"][ids], accounts["first_conversion_draw"][ids]
+        else:
+            exit_draw, conversion_draw = draws
+        activation_t = accounts["owner_activation_t"][ids]
+        unactivated = ~np.isfinite(activation_t)
+        if unactivated.any():
+            self._leave_unactivated(ids[unactivated], now[unactivated], exit_draw[unactivated])
+            keep = ~unactivated
+            ids, now, activation_t = ids[keep], now[keep], activation_t[keep]
+            exit_draw, conversion_draw = exit_draw[keep], conversion_draw[keep]
+        segment = accounts["segment"][ids]
+        start = np.maximum(now, activation_t)
+        with np.errstate(divide="ignore"):
+            to_exit = np.where(self.free_hazard[segment] > 0, exit_draw / self.free_hazard[segment], INF)
+            to_buy = np.where(self.conversion_hazard[segment] > 0, conversion_draw / self.conversion_hazard[segment], INF)
+        buys = to_buy < to_exit
+        accounts["exit_t"][ids] = start + to_exit
+        self._schedule(ids[buys], (start + to_buy)[buys], Due.UPGRADE)
+        leaves = ~buys & np.isfinite(to_exit)
+        self._schedule(ids[leaves], (start + to_exit)[leaves], Due.LEAVE)
+        never = ~buys & ~leaves
+        accounts["due"][ids[never]] = Due.NOTHING
+
+    # --- account events -------------------------------------------------------------------
+    def _account_events(self, step: int, ids: Ints) -> None:
+        accounts = self.accounts
+        ids = np.unique(ids)
+        due = accounts["due"][ids]
+        t = accounts["due_t"][ids]
+        current = (due != Due.NOTHING) & (self.account_calendar.step_of(t) == step)
+        ids, due, t = ids[current], due[current], t[current]
+        if len(ids) == 0:
+            return
+        accounts["due"][ids] = Due.NOTHING
+        counts = np.bincount(due, minlength=len(Due))
+        handlers = {
+            Due.TRIAL_END: self._trial_end,
+            Due.UPGRADE: self._upgrade,
+            Due.PAY_AT_ACTIVATION: self._pay_at_activation,
+            Due.LEAVE: self._leave,
+            Due.MOVE: self._move,
+            Due.RENEWAL_CHURN: self._renewal_churn,
+        }
+        for kind, handler in handlers.items():
+            if counts[kind]:
+                mine = due == kind
+                handler(ids[mine], t[mine])
+
+    def _trial_end(self, ids: Ints, t: Floats) -> None:
+        accounts = self.accounts
+        segment = accounts["segment"][ids]
+        activated = accounts["owner_activation_t"][ids] <= t
+        p_buy = np.where(activated, self.conversion_activated[segment], self.conversion_not_activated[segment])
+        wants = self.streams["conversion"].random(len(ids)) < p_buy
+        plan = np.full(len(ids), -1, dtype=np.int64)
+        if wants.any():
+            plan[wants] = self._best_plan(ids[wants], self._seats_wanted(ids[wants]), t[wants])
+        buys = plan >= 0
+        accounts["trial_end_t"][ids] = t
+        accounts["trial_converted"][ids] = buys
+        if buys.any():
+            self._start_paying(ids[buys], t[buys], plan[buys])
+        rest = ~buys
+        reverse = self.segment_models[segment] == 2
+        self._close(ids[rest & ~reverse], t[rest & ~reverse])
+        to_free = rest & reverse
+        if to_free.any():
+            self._set_free(ids[to_free], t[to_free])
+            self._start_free(ids[to_free], t[to_free], None)
+
+    def _upgrade(self, ids: Ints, t: Floats) -> None:
+        plan = self._best_plan(ids, self._seats_wanted(ids), t)
+        buys = plan >= 0
+        if buys.any():
+            self._start_paying(ids[buys], t[buys], plan[buys])
+        # Found no plan worth its price: stays free until it goes inactive, never weighs again.
+        rest = ids[~buys]
+        exit_t = self.accounts["exit_t"][rest]
+        leaves = np.isfinite(exit_t)
+        self._schedule(rest[leaves], exit_t[leaves], Due.LEAVE)
+
+    def _pay_at_activation(self, ids: Ints, t: Floats) -> None:
+        plan = self._best_plan(ids, self._seats_wanted(ids), t)
+        buys = plan >= 0
+        if buys.any():
+            self._start_paying(ids[buys], t[buys], plan[buys])
+        self._close(ids[~buys], t[~buys])
+
+    def _leave(self, ids: Ints, t: Floats) -> None:
+        self._close(ids, t)
+
+    def _start_paying(self, ids: Ints, t: Floats, plan: Ints) -> None:
+        accounts = self.accounts
+        n = len(ids)
+        annual = accounts["annual_draw"][ids] < self.plan_annual_share[plan]
+        period = np.where(annual, 12.0, 1.0)
+        accounts["annual"][ids] = annual
+        accounts["seats"][ids] = self._seats_wanted(ids)
+        accounts["plan"][ids] = plan
+        self._set_list_price(ids, plan, t)
+        accounts["paying_since"][ids] = t
+        accounts["epoch"][ids] += 1
+        accounts["state"][ids] = AccountState.PAYING
+        first = np.isnan(accounts["first_paid_t"][ids])
+        accounts["first_paid_t"][ids[first]] = t[first]
+        self._bill(ids, t)
+        theta = accounts["churn_probability"][ids]
+        per_period = 1.0 - (1.0 - theta) ** period
+        renewals = np.full(n, NEVER, dtype=np.int64)
+        churns = per_period > 0
+        renewals[churns] = self.streams["paid_lifetime"].geometric(per_period[churns])
+        accounts["churn_t"][ids] = t + renewals * period
+        self._next_move(ids, t)
+
+    def _next_move(self, ids: Ints, now: Floats) -> None:
+        """The next seat or plan move, unless the churning renewal comes first."""
+        accounts = self.accounts
+        rate = self.move_rate[accounts["segment"][ids]]
+        with np.errstate(divide="ignore"):
+            wait = np.where(rate > 0, self.streams["expansion"].standard_exponential(len(ids)) / rate, INF)
+        move_t = now + wait
+        churn_t = accounts["churn_t"][ids]
+        moves = move_t < churn_t
+        self._schedule(ids[moves], move_t[moves], Due.MOVE)
+        self._schedule(ids[~moves], churn_t[~moves], Due.RENEWAL_CHURN)
+
+    def _move(self, ids: Ints, t: Floats) -> None:
+        accounts = self.accounts
+        segment = accounts["segment"][ids]
+        add, remove = self.seat_add[segment], self.seat_remove[segment]
+        u = self.streams["expansion"].random(len(ids)) * self.move_rate[segment]
+        seats = accounts["seats"][ids]
+        adds = u < add
+        removes = ~adds & (u < add + remove)
+        if adds.any():
+            self._change_seats(ids[adds], seats[adds] + 1, t[adds])
+        removes &= seats > 1
+        if removes.any():
+            self._change_seats(ids[removes], seats[removes] - 1, t[removes])
+        downs = u >= add + remove
+        if downs.any():
+            self._downgrade(ids[downs], t[downs])
+        self._next_move(ids, t)
+
+    def _renewal_churn(self, ids: Ints, t: Floats) -> None:
+        accounts = self.accounts
+        accounts["epoch"][ids] += 1
+        to_free = self.streams["expansion"].random(len(ids)) < self.to_free_share[accounts["segment"][ids]]
+        self._close(ids[~to_free], t[~to_free])
+        if to_free.any():
+            free_ids, free_t = ids[to_free], t[to_free]
+            self._set_free(free_ids, free_t)
+            count = len(free_ids)
+            draws = (
+                self.streams["free_lifetime"].standard_exponential(count),
+                self.streams["conversion"].standard_exponential(count),
+            )
+            self._start_free(free_ids, free_t, draws)
+
+    # --- price rises for existing customers -------------------------------------------------
+    def _announce_repricing(self, plan: int, month: float) -> None:
+        """Every account paying on `plan` meets its new price at its next renewal after `month`."""
+        accounts = self.accounts
+        state = accounts.used("state")
+        ids = np.flatnonzero((state == AccountState.PAYING) & (accounts.used("plan") == plan))
+        if len(ids) == 0:
+            return
+        period = np.where(accounts["annual"][ids], 12.0, 1.0)
+        since = accounts["paying_since"][ids]
+        renewal_t = since + (np.floor((month - since) / period) + 1) * period
+        records = self.repricings
+        rows = records.add(len(ids))
+        records["account"][rows] = ids
+        records["epoch"][rows] = accounts["epoch"][ids]
+        records["plan"][rows] = plan
+        records["per_seat"][rows] = self.plan_per_seat[plan].at(month)
+        records["base_fee"][rows] = self.plan_base_fee[plan].at(month)
+        records["t"][rows] = renewal_t
+        self.repricing_calendar.push(np.arange(rows.start, rows.stop, dtype=np.int64), renewal_t)
+
+    def _reprice(self, rows: Ints) -> None:
+        accounts, records = self.accounts, self.repricings
+        ids = records["account"][rows]
+        valid = (accounts["epoch"][ids] == records["epoch"][rows]) & (accounts["plan"][ids] == records["plan"][rows])
+        rows, ids = rows[valid], ids[valid]
+        if len(ids) == 0:
+            return
+        t, plan = records["t"][rows], records["plan"][rows]
+        per_seat, base_fee = records["per_seat"][rows], records["base_fee"][rows]
+        seats = accounts["seats"][ids]
+        value = accounts["wtp"][ids] * self.plan_value[plan]
+        surplus = seats * value - np.maximum(seats, self.plan_min_seats[plan]) * per_seat - base_fee
+        leaves = (surplus < 0) & (
+            self.streams["price_response"].random(len(ids)) < self.price_increase_churn[accounts["segment"][ids]]
+        )
+        if leaves.any():
+            accounts["epoch"][ids[leaves]] += 1
+            self._close(ids[leaves], t[leaves])
+        stays = ~leaves
+        ids = ids[stays]
+        accounts["per_seat"][ids] = per_seat[stays]
+        accounts["base_fee"][ids] = base_fee[stays]
+        self._bill(ids, t[stays])
+
+    # --- plans and billing --------------------------------------------------------------------
+    def _seats_wanted(self, ids: Ints) -> Ints:
+        return np.maximum(self.accounts["profile_seats"][ids], self.accounts["members"][ids])
+
+    def _best_plan(
+        self, ids: Ints, seats: Ints, t: Floats, require_gain: bool = True, cheaper_than: Floats | None = None
+    ) -> Ints:
+        """For each account, the plan with the largest surplus (−1 if none is worth its price
+        when `require_gain`), among plans allowing `seats` and billing less than `cheaper_than`.
+        Ties go to the plan listed first."""
+        wtp = self.accounts["wtp"][ids]
+        best = np.full(len(ids), -1, dtype=np.int64)
+        best_surplus = np.full(len(ids), 0.0 if require_gain else -INF)
+        for plan in range(len(self.plan_names)):
+            per_seat = _step_values(self.plan_per_seat[plan], t)
+            base_fee = _step_values(self.plan_base_fee[plan], t)
+            bill = np.maximum(seats, self.plan_min_seats[plan]) * per_seat + base_fee
+            surplus = seats * (wtp * self.plan_value[plan]) - bill
+            better = (seats <= self.plan_max_seats[plan]) & (surplus > best_surplus)
+            if cheaper_than is not None:
+                better &= bill < cheaper_than
+            best[better] = plan
+            best_surplus[better] = surplus[better]
+        return best
+
+    def _set_list_price(self, ids: Ints, plan: Ints, t: Floats) -> None:
+        accounts = self.accounts
+        for p in np.unique(plan).tolist():
+            mine = plan == p
+            accounts["per_seat"][ids[mine]] = _step_values(self.plan_per_seat[p], t[mine])
+            accounts["base_fee"][ids[mine]] = _step_values(self.plan_base_fee[p], t[mine])
+
+    def _current_bill(self, ids: Ints) -> Floats:
+        accounts = self.accounts
+        plan = accounts["plan"][ids]
+        return np.maximum(accounts["seats"][ids], self.plan_min_seats[plan]) * accounts["per_seat"][ids] + (
+            accounts["base_fee"][ids]
+        )
+
+    def _change_seats(self, ids: Ints, seats: Ints, t: Floats) -> None:
+        accounts = self.accounts
+        too_many = seats > self.plan_max_seats[accounts["plan"][ids]]
+        if too_many.any():
+            plan = self._best_plan(ids[too_many], seats[too_many], t[too_many], require_gain=False)
+            allowed = np.ones(len(ids), dtype=bool)
+            allowed[np.flatnonzero(too_many)[plan < 0]] = False  # no plan allows that many seats
+            moving = plan >= 0
+            moved_ids = ids[too_many][moving]
+            accounts["plan"][moved_ids] = plan[moving]
+            self._set_list_price(moved_ids, plan[moving], t[too_many][moving])
+            ids, seats, t = ids[allowed], seats[allowed], t[allowed]
+        accounts["seats"][ids] = seats
+        self._bill(ids, t)
+
+    def _downgrade(self, ids: Ints, t: Floats) -> None:
+        plan = self._best_plan(ids, self.accounts["seats"][ids], t, require_gain=False, cheaper_than=self._current_bill(ids))
+        moves = plan >= 0
+        ids, t, plan = ids[moves], t[moves], plan[moves]
+        self.accounts["plan"][ids] = plan
+        self._set_list_price(ids, plan, t)
+        self._bill(ids, t)
+
+    def _bill(self, ids: Ints, t: Floats) -> None:
+        accounts = self.accounts
+        amount = self._current_bill(ids)
+        annual = accounts["annual"][ids]
+        amount = np.where(annual, amount * (1.0 - self.plan_annual_discount[accounts["plan"][ids]]), amount)
+        mrr_cents = np.rint(amount * 100).astype(np.int64)
+        self._record(ids, t, int(AccountState.PAYING), mrr_cents, accounts["seats"][ids].copy())
+
+    def _set_free(self, ids: Ints, t: Floats) -> None:
+        self.accounts["state"][ids] = AccountState.FREE
+        zeros = np.zeros(len(ids), dtype=np.int64)
+        self._record(ids, t, int(AccountState.FREE), zeros, zeros)
+
+    def _close(self, ids: Ints, t: Floats) -> None:
+        if len(ids) == 0:
+            return
+        accounts = self.accounts
+        accounts["state"][ids] = AccountState.GONE
+        accounts["due"][ids] = Due.NOTHING
+        accounts["end_t"][ids] = t
+        self.active_users -= int(accounts["members"][ids].sum())
+        zeros = np.zeros(len(ids), dtype=np.int64)
+        self._record(ids, t, int(AccountState.GONE), zeros, zeros)
+
+    def _record(self, ids: Ints, t: Floats, state: int | Ints, mrr_cents: Ints, seats: Ints) -> None:
+        if len(ids):
+            self._changes.append((ids, t.copy(), state, mrr_cents, seats))
+
+    def _spend(self, kind: SpendKind, t: Floats, amount: Floats) -> None:
+        month = np.floor(t).astype(np.int64)
+        inside = month < self.months
+        self.spend[kind] += np.bincount(month[inside], weights=amount[inside], minlength=self.months)[: self.months]
+
+    # --- users: activation and invites -------------------------------------------------------
+    def _activate(self, ids: Ints) -> None:
+        users, accounts = self.users, self.accounts
+        t = users["activation_due_t"][ids]
+        # Activation is recorded only while the account lives (as in the SimPy engine).
+        alive = accounts["end_t"][users["account"][ids]] > t
+        ids, t = ids[alive], t[alive]
+        users["activated_t"][ids] = t
+        segment = users["segment"][ids]
+        mean = self.invites_mean[segment]
+        inviting = mean > 0
+        if not inviting.any():
+            return
+        ids, t, segment, mean = ids[inviting], t[inviting], segment[inviting], mean[inviting]
+        rng = self.streams["invites"]
+        k = self.invites_dispersion[segment]
+        counts = rng.poisson(rng.gamma(k, mean / k))
+        total = int(counts.sum())
+        if total == 0:
+            return
+        inviter = np.repeat(ids, counts)
+        seg = np.repeat(segment, counts)
+        delay = np.exp(self.cycle_log_median[seg] + self.cycle_sigma[seg] * rng.standard_normal(total))
+        invites = self.invites
+        rows = invites.add(total)
+        invites["inviter"][rows] = inviter
+        send_t = np.repeat(t, counts) + delay
+        invites["t"][rows] = send_t
+        self.invite_calendar.push(np.arange(rows.start, rows.stop, dtype=np.int64), send_t)
+
+    def _send_invites(self, rows: Ints) -> None:
+        users, accounts, invites = self.users, self.accounts, self.invites
+        inviter = invites["inviter"][rows]
+        t = invites["t"][rows]
+        account = users["account"][inviter]
+        # An account that has closed sends no more invites (its users have left).
+        alive = accounts["end_t"][account] > t
+        inviter, t, account = inviter[alive], t[alive], account[alive]
+        n = len(inviter)
+        if n == 0:
+            return
+        np.add.at(users["invites_sent"], inviter, 1)
+        segment = users["segment"][inviter].astype(np.int64)
+        rng = self.streams["acceptance"]
+        p_accept = self.acceptance[segment] * self._remaining_share() * self.signup_factor
+        accepted = rng.random(n) < p_accept
+        joins = rng.random(n) < self.seat_share[segment]
+        if not accepted.any():
+            return
+        inviter, t, account, segment, joins = inviter[accepted], t[accepted], account[accepted], segment[accepted], joins[accepted]
+        np.add.at(users["invites_accepted"], inviter, 1)
+        new_accounts = ~joins
+        self._spend(SpendKind.REFERRAL, t[new_accounts], self.referral_reward[segment[new_accounts]])
+        join = np.where(joins, account, -1)
+        self._signup(t, np.full(len(t), Channel.VIRAL, dtype=np.int8), segment, join=join, inviter=inviter)
+
+    # --- the ledger -----------------------------------------------------------------------
+    def _ledger(self) -> Ledger:
+        users, accounts = self.users, self.accounts
+        if self._changes:
+            account = np.concatenate([c[0] for c in self._changes])
+            t = np.concatenate([c[1] for c in self._changes])
+            state = np.concatenate([np.broadcast_to(np.asarray(c[2], dtype=np.int64), len(c[0])) for c in self._changes])
+            mrr = np.concatenate([c[3] for c in self._changes])
+            seats = np.concatenate([c[4] for c in self._changes])
+        else:
+            account, state, mrr, seats = (np.zeros(0, np.int64) for _ in range(4))
+            t = np.zeros(0)
+        activated_t = users.used("activated_t").copy()
+        activated_t[activated_t >= self.months] = np.nan
+        return freeze(
+            months=self.months,
+            currency=self.scenario.currency,
+            gross_margin=self.scenario.costs.gross_margin,
+            cost_to_serve_per_seat=self.scenario.costs.cost_to_serve_per_seat,
+            segment_names=self.segment_names,
+            user_signup_t=users.used("signup_t").astype(np.float64),
+            user_channel=users.used("channel").astype(np.int8),
+            user_segment=users.used("segment").astype(np.int16),
+            user_account=users.used("account").astype(np.int64),
+            user_inviter=users.used("inviter").astype(np.int64),
+            user_activated_t=activated_t.astype(np.float64),
+            user_invites_sent=users.used("invites_sent").astype(np.int32),
+            user_invites_accepted=users.used("invites_accepted").astype(np.int32),
+            account_owner=accounts.used("owner").astype(np.int64),
+            account_first_paid_t=_before(accounts.used("first_paid_t"), self.months),
+            account_trial_end_t=_before(accounts.used("trial_end_t"), self.months),
+            account_trial_converted=accounts.used("trial_converted").astype(np.bool_),
+            account_end_t=accounts.used("end_t").astype(np.float64),
+            changes=AccountChanges(account=account, t=t, state=state, mrr_cents=mrr, seats=seats),
+            spend=self.spend,
+        )
+
+
+def _before(t: NDArray[np.generic], months: int) -> Floats:
+    """Times at or past the horizon as NaN (they have not happened within the run)."""
+    out = t.astype(np.float64)
+    out[out >= months] = np.nan
+    return out
+
+
+def _log_normal_months(specs: Sequence[LogNormalDays]) -> tuple[Floats, Floats]:
+    """(log median in months, sigma) arrays of lognormal durations given in days; a median of
+    0 becomes log 0 = −inf, so that exp(...) samples 0."""
+    log_median, sigma = [], []
+    for spec in specs:
+        median = spec.median_days / DAYS_PER_MONTH
+        with np.errstate(divide="ignore"):
+            log_median.append(float(np.log(median)))
+        sigma.append(spec.sigma)
+    return np.asarray(log_median), np.asarray(sigma, dtype=np.float64)
+
+
+def run_fast(
+    scenario: Scenario,
+    seed: int | None = None,
+    on_progress: Callable[[float], None] | None = None,
+) -> Ledger:
+    """One replication of `scenario` with the fast engine."""
+    return FastEngine(scenario, seed=seed, on_progress=on_progress).run()
