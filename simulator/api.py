@@ -21,7 +21,6 @@ from simulator.runner.replications import ProgressCallback, assemble, ensemble_j
 from simulator.runner.sweep import SweepResult, grid_points, sweep_axes
 from simulator.scenario import Scenario, load_scenario
 
-
 Engine = Literal["fast", "simpy"]
 
 

@@ -313,10 +313,7 @@ def freeze(
     paid_mrr = _month_end_values(*paid_args, mrr[keep], paid_first, len(paid_account), months)
     paid_seats = _month_end_values(*paid_args, seats[keep], paid_first, len(paid_account), months)
 
-    if n_accounts:
-        acq_cohort = np.floor(user_signup_t[account_owner]).astype(np.int64)
-    else:
-        acq_cohort = np.zeros(0, np.int64)
+    acq_cohort = np.floor(user_signup_t[account_owner]).astype(np.int64) if n_accounts else np.zeros(0, np.int64)
     cohort_of_change = acq_cohort[acc]
     cohort_revenue = _accrue(cohort_of_change, t, _deltas(mrr, first_of_account), months) / 100.0
     cohort_seat_months = _accrue(cohort_of_change, t, _deltas(seats, first_of_account), months)

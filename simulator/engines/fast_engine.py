@@ -26,7 +26,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from enum import IntEnum
+from functools import partial
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -63,7 +66,7 @@ class Columns:
     def __init__(self, spec: dict[str, tuple[type, float]], capacity: int = 4096) -> None:
         self.size = 0
         self._spec = spec
-        self.data: dict[str, NDArray[np.generic]] = {
+        self.data: dict[str, NDArray[Any]] = {
             name: np.full(capacity, fill, dtype=dtype) for name, (dtype, fill) in spec.items()
         }
 
@@ -74,27 +77,36 @@ class Columns:
         if end > capacity:
             new_capacity = max(end, 2 * capacity)
             for name, (dtype, fill) in self._spec.items():
-                grown = np.full(new_capacity, fill, dtype=dtype)
+                grown: NDArray[Any] = np.full(new_capacity, fill, dtype=dtype)
                 grown[:start] = self.data[name][:start]
                 self.data[name] = grown
         self.size = end
         return slice(start, end)
 
-    def __getitem__(self, name: str) -> NDArray[np.generic]:
+    def __getitem__(self, name: str) -> NDArray[Any]:
         return self.data[name]
 
-    def used(self, name: str) -> NDArray[np.generic]:
+    def used(self, name: str) -> NDArray[Any]:
         """The filled rows of a column."""
         return self.data[name][: self.size]
 
 
 class Calendar:
-    """Row ids due in each step of time. Entries may go stale; callers filter them."""
+    """Row ids due in each step of time. Entries may go stale; callers filter them.
+
+    NOTE: for performance reasons. Filing each push under its steps costs a sort and a
+    Python loop over the steps it spans, many times a step. Instead, everything due after
+    the current month waits in one unsorted pile that is split once a month, and the current
+    month's entries are picked out of their own small pile with one comparison per step.
+    """
 
     def __init__(self, steps: int, steps_per_month: int) -> None:
         self.steps = steps
         self.steps_per_month = steps_per_month
-        self._due: list[list[Ints]] = [[] for _ in range(steps)]
+        self._month_end = 0  # first step after the month being run
+        self._month: list[tuple[Ints, Ints]] = []  # (ids, steps) due in the month being run
+        self._month_first = steps  # earliest step in self._month
+        self._later: list[tuple[Ints, Ints]] = []  # due in a later month
 
     def step_of(self, t: Floats) -> Ints:
         """The step in which each time falls."""
@@ -110,33 +122,147 @@ class Calendar:
             ids, scaled = ids[inside], scaled[inside]
             if len(ids) == 0:
                 return
-        steps = np.floor(scaled).astype(np.int64)
-        if len(ids) == 1:
-            self._due[int(steps[0])].append(ids)
-            return
-        order = np.argsort(steps, kind="stable")
-        steps, ids = steps[order], ids[order]
-        cuts = np.flatnonzero(steps[1:] != steps[:-1]) + 1
-        starts = [0, *cuts.tolist()]
-        ends = [*cuts.tolist(), len(ids)]
-        for start, end in zip(starts, ends, strict=True):
-            self._due[int(steps[start])].append(ids[start:end])
+        steps = scaled.astype(np.int64)  # times are ≥ 0: truncation is floor
+        soon = steps < self._month_end
+        n_soon = int(np.count_nonzero(soon))
+        if n_soon == len(ids):
+            self._month.append((ids, steps))
+            self._month_first = min(self._month_first, int(steps.min()))
+        elif n_soon == 0:
+            self._later.append((ids, steps))
+        else:
+            self._month.append((ids[soon], steps[soon]))
+            self._month_first = min(self._month_first, int(steps[soon].min()))
+            self._later.append((ids[~soon], steps[~soon]))
 
     def pop(self, step: int) -> Ints | None:
-        """Everything filed under `step` so far (None if nothing), emptying it."""
-        due = self._due[step]
-        if not due:
+        """Everything due in `step` (None if nothing). Steps must be popped in order."""
+        if step >= self._month_end:
+            self._start_month(step)
+        if self._month_first > step:
             return None
-        self._due[step] = []
-        return due[0] if len(due) == 1 else np.concatenate(due)
+        ids, steps = _joined(self._month)
+        now = steps <= step
+        n_now = int(np.count_nonzero(now))
+        if n_now == len(ids):
+            self._month, self._month_first = [], self.steps
+            return ids
+        later = ~now
+        self._month = [(ids[later], steps[later])]
+        self._month_first = int(steps[later].min())
+        return ids[now] if n_now else None
+
+    def _start_month(self, step: int) -> None:
+        self._month_end = (step // self.steps_per_month + 1) * self.steps_per_month
+        if not self._later:
+            return
+        ids, steps = _joined(self._later)
+        soon = steps < self._month_end
+        if np.count_nonzero(soon):
+            self._month.append((ids[soon], steps[soon]))
+            self._month_first = min(self._month_first, int(steps[soon].min()))
+        self._later = [(ids[~soon], steps[~soon])]
 
 
-def _step_values(step: Step[float], t: Floats) -> Floats:
-    """A piecewise-constant schedule at many times."""
+def _joined(parts: list[tuple[Ints, Ints]]) -> tuple[Ints, Ints]:
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+class Reservoir:
+    """Draws of one distribution, served as slices of blocks drawn ahead.
+
+    NOTE: for performance reasons. A numpy sampler call costs microseconds however few values
+    it returns, and the engine asks for a handful of values many times a step.
+    """
+
+    def __init__(self, draw: Callable[[int], NDArray[Any]], block: int = 8192) -> None:
+        self._draw = draw
+        self._block = block
+        self._values: NDArray[Any] = draw(0)
+        self._next = 0
+
+    def take(self, count: int) -> NDArray[Any]:
+        """The next `count` draws (a read-only view)."""
+        end = self._next + count
+        if end > len(self._values):
+            self._values = np.concatenate([self._values[self._next :], self._draw(max(self._block, count))])
+            self._next, end = 0, count
+        out = self._values[self._next : end]
+        self._next = end
+        return out
+
+
+class Draws:
+    """Standard uniform, normal and exponential draws from each named stream."""
+
+    def __init__(self, streams: RandomStreams) -> None:
+        self._streams = streams
+        self._reservoirs: dict[tuple[str, str], Reservoir] = {}
+
+    def _reservoir(self, stream: str, kind: str) -> Reservoir:
+        key = (stream, kind)
+        if key not in self._reservoirs:
+            self._reservoirs[key] = Reservoir(getattr(self._streams[stream], kind))
+        return self._reservoirs[key]
+
+    def uniform(self, stream: str, count: int) -> Floats:
+        return self._reservoir(stream, "random").take(count)
+
+    def normal(self, stream: str, count: int) -> Floats:
+        return self._reservoir(stream, "standard_normal").take(count)
+
+    def exponential(self, stream: str, count: int) -> Floats:
+        return self._reservoir(stream, "standard_exponential").take(count)
+
+
+def _by_segment(reservoirs: list[Reservoir | None], segment: Ints, fill: float) -> NDArray[Any]:
+    """One draw per row from its segment's reservoir (`fill` where a segment has none)."""
+    if len(reservoirs) == 1:
+        only = reservoirs[0]
+        return only.take(len(segment)) if only is not None else np.full(len(segment), fill)
+    out = np.full(len(segment), fill)
+    for s, reservoir in enumerate(reservoirs):
+        if reservoir is not None:
+            mine = segment == s
+            count = int(np.count_nonzero(mine))
+            if count:
+                out[mine] = reservoir.take(count)
+    return out
+
+
+def _step_values(step: Step[float], t: Floats) -> Floats | float:
+    """A piecewise-constant schedule at many times (one number if it never changes)."""
     if len(step.starts) == 1:
-        return np.full(len(t), step.values[0])
+        return step.values[0]
     index = np.searchsorted(np.asarray(step.starts), t, side="right") - 1
     return np.asarray(step.values, dtype=np.float64)[index]
+
+
+@dataclass(frozen=True)
+class Signups:
+    """A batch of people signing up; `join` is the account each joins (−1: a new account of
+    their own) and `inviter` the user who invited them (−1: none)."""
+
+    t: Floats
+    channel: NDArray[np.int8]
+    segment: Ints
+    join: Ints
+    inviter: Ints
+
+    @staticmethod
+    def join_batches(*batches: Signups | None) -> Signups | None:
+        """One batch of all the given ones."""
+        present = [b for b in batches if b is not None]
+        if len(present) <= 1:
+            return present[0] if present else None
+        return Signups(
+            *(
+                np.concatenate([getattr(b, name) for b in present])
+                for name in ("t", "channel", "segment", "join", "inviter")
+            )
+        )
 
 
 class FastEngine:
@@ -155,6 +281,7 @@ class FastEngine:
         self.dt = 1.0 / self.steps_per_month
         self.n_steps = months * self.steps_per_month
         self.streams = RandomStreams(scenario.simulation.seed if seed is None else seed)
+        self.draws = Draws(self.streams)
         self.schedules = Schedules(scenario)
         self.segment_names = tuple(scenario.segments)
         self._set_parameters(scenario)
@@ -244,7 +371,10 @@ class FastEngine:
         self.free_hazard = by_segment([c.free_hazard for c in churn])
         self.unactivated_hazard = by_segment([c.unactivated_hazard for c in churn])
         self.to_free_share = by_segment(
-            [c.downgrade_to_free_share if m.model in ("freemium", "reverse_trial") else 0.0 for c, m in zip(churn, monetization, strict=True)]
+            [
+                c.downgrade_to_free_share if m.model in ("freemium", "reverse_trial") else 0.0
+                for c, m in zip(churn, monetization, strict=True)
+            ]
         )
         self.price_increase_churn = by_segment([c.price_increase_churn for c in churn])
         self.invites_mean = by_segment([v.invites_per_user for v in virality])
@@ -295,6 +425,27 @@ class FastEngine:
             for name in self.plan_names
         ]
 
+        profile, invites = self.streams["account_profile"], self.streams["invites"]
+        self.churn_draws: list[Reservoir | None] = [
+            Reservoir(partial(profile.beta, a, b))
+            for a, b in zip(self.churn_alpha.tolist(), self.churn_beta.tolist(), strict=True)
+        ]
+        self.extra_seat_draws: list[Reservoir | None] = [
+            Reservoir(partial(profile.poisson, m)) if m > 0 else None for m in self.extra_seats_mean.tolist()
+        ]
+        # Invites per activated user: Gamma–Poisson with mean m and shape k, i.e. negative binomial.
+        self.invite_draws: list[Reservoir | None] = [
+            Reservoir(partial(invites.negative_binomial, k, k / (k + m))) if m > 0 else None
+            for m, k in zip(self.invites_mean.tolist(), self.invites_dispersion.tolist(), strict=True)
+        ]
+        self.cumulative_shares = np.cumsum(self.segment_shares)[:-1]
+        switching = any(len(steps.starts) > 1 for steps in self.segment_flow_steps)
+        self.fixed_flow = (
+            None
+            if switching
+            else np.asarray([int(steps.values[0]) for steps in self.segment_flow_steps], dtype=np.int64)
+        )
+
         trial = scenario.monetization.trial
         gated = scenario.monetization.model in ("free_trial", "reverse_trial") and trial.card_required
         self.signup_factor = trial.card_signup_factor if gated else 1.0
@@ -311,15 +462,14 @@ class FastEngine:
             while repricings and repricings[0].month < t0 + self.dt:
                 change = repricings.pop(0)
                 self._announce_repricing(self.plan_names.index(change.plan), change.month)
-            self._arrivals(step, t0, paid_rates[step], organic_rates[step])
-            self._settle(step)
+            self._settle(step, self._arrivals(t0, paid_rates[step], organic_rates[step]))
             if self.on_progress is not None and (step + 1) % self.steps_per_month == 0:
                 self.on_progress((step + 1) / self.n_steps)
         for month in range(self.months):
             self.spend[SpendKind.PAID_MEDIA, month] += self.schedules.paid_spend(month)
         return self._ledger()
 
-    def _settle(self, step: int) -> None:
+    def _settle(self, step: int, arrivals: Signups | None) -> None:
         """Handle everything due in `step`, including what it causes within the same step."""
         while True:
             accounts = self.account_calendar.pop(step)
@@ -327,6 +477,10 @@ class FastEngine:
             activations = self.activation_calendar.pop(step)
             invites = self.invite_calendar.pop(step)
             if accounts is None and repricings is None and activations is None and invites is None:
+                if arrivals is not None:
+                    self._signup(arrivals)
+                    arrivals = None
+                    continue
                 return
             # Accounts first: an invite or activation later in the step must see a close in it.
             while accounts is not None or repricings is not None:
@@ -338,8 +492,12 @@ class FastEngine:
                 repricings = self.repricing_calendar.pop(step)
             if activations is not None:
                 self._activate(activations)
-            if invites is not None:
-                self._send_invites(invites)
+            viral = self._send_invites(invites) if invites is not None else None
+            # One batch of signups per round: the step's arrivals and the invites accepted.
+            batch = Signups.join_batches(arrivals, viral)
+            arrivals = None
+            if batch is not None:
+                self._signup(batch)
 
     def _remaining_share(self) -> float:
         return max(0.0, 1.0 - self.signups / self.market)
@@ -375,21 +533,25 @@ class FastEngine:
                 rates += organic.signups_per_month * (level[1:] - level[:-1]) / (growth * self.dt)
         return rates
 
-    def _arrivals(self, step: int, t0: float, paid_rate: float, organic_rate: float) -> None:
+    def _arrivals(self, t0: float, paid_rate: float, organic_rate: float) -> Signups | None:
+        """The step's signups from paid, organic and word-of-mouth channels."""
         scale = self._remaining_share() * self.signup_factor * self.dt
         word_of_mouth = self.scenario.acquisition.word_of_mouth.imitation_rate * self.active_users
         means = np.array([paid_rate, organic_rate, word_of_mouth]) * scale
-        counts = self.streams["arrivals"].poisson(means) if means.any() else np.zeros(3, dtype=np.int64)
+        counts = self.streams["arrivals"].poisson(means) if means.sum() > 0 else np.zeros(3, dtype=np.int64)
         total = int(counts.sum())
         even = self._even_arrivals(t0 + self.dt) if self.scenario.acquisition.organic.arrivals == "even" else []
         if total == 0 and not even:
-            return
-        t = np.concatenate([t0 + self.dt * self.streams["channel"].random(total), np.asarray(even, dtype=np.float64)])
+            return None
+        t = t0 + self.dt * self.draws.uniform("channel", total)
+        if even:
+            t = np.concatenate([t, np.asarray(even, dtype=np.float64)])
         channel = np.repeat(
             np.array([Channel.PAID, Channel.ORGANIC, Channel.WORD_OF_MOUTH, Channel.ORGANIC], dtype=np.int8),
             [*counts.tolist(), len(even)],
         )
-        self._signup(t, channel, self._draw_segments(len(t)), join=None, inviter=None)
+        none = np.full(len(t), -1, dtype=np.int64)
+        return Signups(t, channel, self._draw_segments(len(t)), join=none, inviter=none)
 
     def _even_arrivals(self, until: float) -> list[float]:
         """Evenly spaced organic signups before `until`, with the SimPy engine's arithmetic
@@ -417,21 +579,20 @@ class FastEngine:
     def _draw_segments(self, count: int) -> Ints:
         if len(self.segment_shares) == 1:
             return np.zeros(count, dtype=np.int64)
-        return self.streams["segment"].choice(len(self.segment_shares), size=count, p=self.segment_shares)
+        return np.searchsorted(self.cumulative_shares, self.draws.uniform("segment", count), side="right")
 
     def _flows_at(self, segment: Ints, t: Floats) -> Ints:
-        if len(self.segment_flow_steps) == 1:
-            return _step_values(self.segment_flow_steps[0], t).astype(np.int64)
+        if self.fixed_flow is not None:
+            return self.fixed_flow[segment]
         flow = np.zeros(len(t), dtype=np.int64)
         for s, steps in enumerate(self.segment_flow_steps):
             mine = segment == s
-            flow[mine] = _step_values(steps, t[mine]).astype(np.int64)
+            flow[mine] = np.asarray(_step_values(steps, t[mine]))
         return flow
 
-    def _signup(
-        self, t: Floats, channel: NDArray[np.int8], segment: Ints, join: Ints | None, inviter: Ints | None
-    ) -> None:
+    def _signup(self, batch: Signups) -> None:
         """People sign up: into new accounts of their own, or (where `join` ≥ 0) into that account."""
+        t, channel, segment, join, inviter = batch.t, batch.channel, batch.segment, batch.join, batch.inviter
         n = len(t)
         self.signups += n
         limit = self.scenario.simulation.max_users
@@ -442,10 +603,9 @@ class FastEngine:
                 "and virality (a viral coefficient above 1 grows until the market is exhausted)"
             )
         flow = self._flows_at(segment, t)
-        rng = self.streams["activation"]
-        activates = rng.random(n) < self.flow_activation[flow]
+        activates = self.draws.uniform("activation", n) < self.flow_activation[flow]
         sigma = self.flow_ttv_sigma[flow]
-        time_to_value = np.exp(self.flow_ttv_log_median[flow] + sigma * rng.standard_normal(n))
+        time_to_value = np.exp(self.flow_ttv_log_median[flow] + sigma * self.draws.normal("activation", n))
         activation_t = np.where(activates, t + time_to_value, INF)
         self._spend(SpendKind.ONBOARDING, t, self.flow_cost[flow])
 
@@ -455,17 +615,19 @@ class FastEngine:
         users["signup_t"][rows] = t
         users["channel"][rows] = channel
         users["segment"][rows] = segment
-        users["inviter"][rows] = -1 if inviter is None else inviter
+        users["inviter"][rows] = inviter
         users["activation_due_t"][rows] = activation_t
 
-        own = np.ones(n, dtype=bool) if join is None else join < 0
-        account = np.empty(n, dtype=np.int64)
-        if own.any():
+        own = join < 0
+        account = join.copy()
+        n_own = int(np.count_nonzero(own))
+        if n_own == n:
+            account = self._open_accounts(ids, t, segment, activation_t)
+        elif n_own:
             account[own] = self._open_accounts(ids[own], t[own], segment[own], activation_t[own])
-        joining = ~own
         left_already = 0
-        if joining.any():
-            account[joining] = join[joining] if join is not None else -1
+        if n_own < n:
+            joining = ~own
             left_already = self._join(account[joining], t[joining])
         users["account"][rows] = account
         self.active_users += n - left_already
@@ -479,13 +641,15 @@ class FastEngine:
         state = accounts["state"][account]
         gone = int(np.count_nonzero(state == AccountState.GONE))
         paying = state == AccountState.PAYING
-        if paying.any():
+        if np.count_nonzero(paying):
             pending_account, pending_t = account[paying], t[paying]
             order = np.argsort(pending_t, kind="stable")
             pending_account, pending_t = pending_account[order], pending_t[order]
             while len(pending_account):  # one seat at a time per account, in time order
                 _, first = np.unique(pending_account, return_index=True)
-                self._change_seats(pending_account[first], accounts["seats"][pending_account[first]] + 1, pending_t[first])
+                self._change_seats(
+                    pending_account[first], accounts["seats"][pending_account[first]] + 1, pending_t[first]
+                )
                 rest = np.ones(len(pending_account), dtype=bool)
                 rest[first] = False
                 pending_account, pending_t = pending_account[rest], pending_t[rest]
@@ -493,35 +657,38 @@ class FastEngine:
 
     def _open_accounts(self, owner: Ints, t: Floats, segment: Ints, owner_activation_t: Floats) -> Ints:
         n = len(owner)
-        rng = self.streams["account_profile"]
+        draws = self.draws
         accounts = self.accounts
         rows = accounts.add(n)
         ids = np.arange(rows.start, rows.stop, dtype=np.int64)
         accounts["owner"][rows] = owner
         accounts["segment"][rows] = segment
         accounts["owner_activation_t"][rows] = owner_activation_t
-        accounts["wtp"][rows] = np.exp(self.wtp_log_median[segment] + self.wtp_sigma[segment] * rng.standard_normal(n))
-        accounts["churn_probability"][rows] = rng.beta(self.churn_alpha[segment], self.churn_beta[segment])
-        accounts["profile_seats"][rows] = 1 + rng.poisson(self.extra_seats_mean[segment])
-        accounts["annual_draw"][rows] = rng.random(n)
-        accounts["first_conversion_draw"][rows] = rng.standard_exponential(n)
-        accounts["first_exit_draw"][rows] = rng.standard_exponential(n)
+        log_wtp = self.wtp_log_median[segment] + self.wtp_sigma[segment] * draws.normal("account_profile", n)
+        accounts["wtp"][rows] = np.exp(log_wtp)
+        accounts["churn_probability"][rows] = _by_segment(self.churn_draws, segment, 0.0)
+        accounts["profile_seats"][rows] = 1 + _by_segment(self.extra_seat_draws, segment, 0)
+        accounts["annual_draw"][rows] = draws.uniform("account_profile", n)
+        accounts["first_conversion_draw"][rows] = draws.exponential("account_profile", n)
+        accounts["first_exit_draw"][rows] = draws.exponential("account_profile", n)
         model = self.segment_models[segment]
         trial = (model == 1) | (model == 2)
         state = np.where(trial, AccountState.TRIAL, AccountState.FREE).astype(np.int8)
         accounts["state"][rows] = state
         self._record(ids, t, state.astype(np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64))
-        if trial.any():
+        if np.count_nonzero(trial):
             self._schedule(ids[trial], t[trial] + self.trial_months[segment[trial]], Due.TRIAL_END)
         freemium = model == 0
-        if freemium.any():
+        if np.count_nonzero(freemium):
             self._start_free(ids[freemium], t[freemium], None)
         paid_only = model == 3
-        if paid_only.any():
+        if np.count_nonzero(paid_only):
             po_ids, po_t = ids[paid_only], t[paid_only]
             activated = np.isfinite(owner_activation_t[paid_only])
             self._schedule(po_ids[activated], owner_activation_t[paid_only][activated], Due.PAY_AT_ACTIVATION)
-            self._leave_unactivated(po_ids[~activated], po_t[~activated], accounts["first_exit_draw"][po_ids[~activated]])
+            self._leave_unactivated(
+                po_ids[~activated], po_t[~activated], accounts["first_exit_draw"][po_ids[~activated]]
+            )
         return ids
 
     # --- scheduling -------------------------------------------------------------------------
@@ -546,7 +713,7 @@ class FastEngine:
             exit_draw, conversion_draw = draws
         activation_t = accounts["owner_activation_t"][ids]
         unactivated = ~np.isfinite(activation_t)
-        if unactivated.any():
+        if np.count_nonzero(unactivated):
             self._leave_unactivated(ids[unactivated], now[unactivated], exit_draw[unactivated])
             keep = ~unactivated
             ids, now, activation_t = ids[keep], now[keep], activation_t[keep]
@@ -555,7 +722,9 @@ class FastEngine:
         start = np.maximum(now, activation_t)
         with np.errstate(divide="ignore"):
             to_exit = np.where(self.free_hazard[segment] > 0, exit_draw / self.free_hazard[segment], INF)
-            to_buy = np.where(self.conversion_hazard[segment] > 0, conversion_draw / self.conversion_hazard[segment], INF)
+            to_buy = np.where(
+                self.conversion_hazard[segment] > 0, conversion_draw / self.conversion_hazard[segment], INF
+            )
         buys = to_buy < to_exit
         accounts["exit_t"][ids] = start + to_exit
         self._schedule(ids[buys], (start + to_buy)[buys], Due.UPGRADE)
@@ -594,27 +763,27 @@ class FastEngine:
         segment = accounts["segment"][ids]
         activated = accounts["owner_activation_t"][ids] <= t
         p_buy = np.where(activated, self.conversion_activated[segment], self.conversion_not_activated[segment])
-        wants = self.streams["conversion"].random(len(ids)) < p_buy
+        wants = self.draws.uniform("conversion", len(ids)) < p_buy
         plan = np.full(len(ids), -1, dtype=np.int64)
-        if wants.any():
+        if np.count_nonzero(wants):
             plan[wants] = self._best_plan(ids[wants], self._seats_wanted(ids[wants]), t[wants])
         buys = plan >= 0
         accounts["trial_end_t"][ids] = t
         accounts["trial_converted"][ids] = buys
-        if buys.any():
+        if np.count_nonzero(buys):
             self._start_paying(ids[buys], t[buys], plan[buys])
         rest = ~buys
         reverse = self.segment_models[segment] == 2
         self._close(ids[rest & ~reverse], t[rest & ~reverse])
         to_free = rest & reverse
-        if to_free.any():
+        if np.count_nonzero(to_free):
             self._set_free(ids[to_free], t[to_free])
             self._start_free(ids[to_free], t[to_free], None)
 
     def _upgrade(self, ids: Ints, t: Floats) -> None:
         plan = self._best_plan(ids, self._seats_wanted(ids), t)
         buys = plan >= 0
-        if buys.any():
+        if np.count_nonzero(buys):
             self._start_paying(ids[buys], t[buys], plan[buys])
         # Found no plan worth its price: stays free until it goes inactive, never weighs again.
         rest = ids[~buys]
@@ -625,7 +794,7 @@ class FastEngine:
     def _pay_at_activation(self, ids: Ints, t: Floats) -> None:
         plan = self._best_plan(ids, self._seats_wanted(ids), t)
         buys = plan >= 0
-        if buys.any():
+        if np.count_nonzero(buys):
             self._start_paying(ids[buys], t[buys], plan[buys])
         self._close(ids[~buys], t[~buys])
 
@@ -648,10 +817,14 @@ class FastEngine:
         accounts["first_paid_t"][ids[first]] = t[first]
         self._bill(ids, t)
         theta = accounts["churn_probability"][ids]
-        per_period = 1.0 - (1.0 - theta) ** period
-        renewals = np.full(n, NEVER, dtype=np.int64)
-        churns = per_period > 0
-        renewals[churns] = self.streams["paid_lifetime"].geometric(per_period[churns])
+        # Renewals survived ~ Geometric(1 − (1 − θ)^period), by inversion of a uniform.
+        log_survival = period * np.log1p(-theta)
+        u = 1.0 - self.draws.uniform("paid_lifetime", n)  # in (0, 1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            periods = np.ceil(np.log(u) / log_survival)
+        renewals = np.where(log_survival < 0, np.clip(np.nan_to_num(periods, nan=1.0), 1, NEVER), NEVER).astype(
+            np.int64
+        )
         accounts["churn_t"][ids] = t + renewals * period
         self._next_move(ids, t)
 
@@ -660,7 +833,7 @@ class FastEngine:
         accounts = self.accounts
         rate = self.move_rate[accounts["segment"][ids]]
         with np.errstate(divide="ignore"):
-            wait = np.where(rate > 0, self.streams["expansion"].standard_exponential(len(ids)) / rate, INF)
+            wait = np.where(rate > 0, self.draws.exponential("expansion", len(ids)) / rate, INF)
         move_t = now + wait
         churn_t = accounts["churn_t"][ids]
         moves = move_t < churn_t
@@ -671,32 +844,32 @@ class FastEngine:
         accounts = self.accounts
         segment = accounts["segment"][ids]
         add, remove = self.seat_add[segment], self.seat_remove[segment]
-        u = self.streams["expansion"].random(len(ids)) * self.move_rate[segment]
+        u = self.draws.uniform("expansion", len(ids)) * self.move_rate[segment]
         seats = accounts["seats"][ids]
         adds = u < add
         removes = ~adds & (u < add + remove)
-        if adds.any():
+        if np.count_nonzero(adds):
             self._change_seats(ids[adds], seats[adds] + 1, t[adds])
         removes &= seats > 1
-        if removes.any():
+        if np.count_nonzero(removes):
             self._change_seats(ids[removes], seats[removes] - 1, t[removes])
         downs = u >= add + remove
-        if downs.any():
+        if np.count_nonzero(downs):
             self._downgrade(ids[downs], t[downs])
         self._next_move(ids, t)
 
     def _renewal_churn(self, ids: Ints, t: Floats) -> None:
         accounts = self.accounts
         accounts["epoch"][ids] += 1
-        to_free = self.streams["expansion"].random(len(ids)) < self.to_free_share[accounts["segment"][ids]]
+        to_free = self.draws.uniform("expansion", len(ids)) < self.to_free_share[accounts["segment"][ids]]
         self._close(ids[~to_free], t[~to_free])
-        if to_free.any():
+        if np.count_nonzero(to_free):
             free_ids, free_t = ids[to_free], t[to_free]
             self._set_free(free_ids, free_t)
             count = len(free_ids)
             draws = (
-                self.streams["free_lifetime"].standard_exponential(count),
-                self.streams["conversion"].standard_exponential(count),
+                self.draws.exponential("free_lifetime", count),
+                self.draws.exponential("conversion", count),
             )
             self._start_free(free_ids, free_t, draws)
 
@@ -734,9 +907,9 @@ class FastEngine:
         value = accounts["wtp"][ids] * self.plan_value[plan]
         surplus = seats * value - np.maximum(seats, self.plan_min_seats[plan]) * per_seat - base_fee
         leaves = (surplus < 0) & (
-            self.streams["price_response"].random(len(ids)) < self.price_increase_churn[accounts["segment"][ids]]
+            self.draws.uniform("price_response", len(ids)) < self.price_increase_churn[accounts["segment"][ids]]
         )
-        if leaves.any():
+        if np.count_nonzero(leaves):
             accounts["epoch"][ids[leaves]] += 1
             self._close(ids[leaves], t[leaves])
         stays = ~leaves
@@ -780,14 +953,15 @@ class FastEngine:
     def _current_bill(self, ids: Ints) -> Floats:
         accounts = self.accounts
         plan = accounts["plan"][ids]
-        return np.maximum(accounts["seats"][ids], self.plan_min_seats[plan]) * accounts["per_seat"][ids] + (
-            accounts["base_fee"][ids]
+        return (
+            np.maximum(accounts["seats"][ids], self.plan_min_seats[plan]) * accounts["per_seat"][ids]
+            + (accounts["base_fee"][ids])
         )
 
     def _change_seats(self, ids: Ints, seats: Ints, t: Floats) -> None:
         accounts = self.accounts
         too_many = seats > self.plan_max_seats[accounts["plan"][ids]]
-        if too_many.any():
+        if np.count_nonzero(too_many):
             plan = self._best_plan(ids[too_many], seats[too_many], t[too_many], require_gain=False)
             allowed = np.ones(len(ids), dtype=bool)
             allowed[np.flatnonzero(too_many)[plan < 0]] = False  # no plan allows that many seats
@@ -800,7 +974,9 @@ class FastEngine:
         self._bill(ids, t)
 
     def _downgrade(self, ids: Ints, t: Floats) -> None:
-        plan = self._best_plan(ids, self.accounts["seats"][ids], t, require_gain=False, cheaper_than=self._current_bill(ids))
+        plan = self._best_plan(
+            ids, self.accounts["seats"][ids], t, require_gain=False, cheaper_than=self._current_bill(ids)
+        )
         moves = plan >= 0
         ids, t, plan = ids[moves], t[moves], plan[moves]
         self.accounts["plan"][ids] = plan
@@ -851,18 +1027,16 @@ class FastEngine:
         segment = users["segment"][ids]
         mean = self.invites_mean[segment]
         inviting = mean > 0
-        if not inviting.any():
+        if not np.count_nonzero(inviting):
             return
         ids, t, segment, mean = ids[inviting], t[inviting], segment[inviting], mean[inviting]
-        rng = self.streams["invites"]
-        k = self.invites_dispersion[segment]
-        counts = rng.poisson(rng.gamma(k, mean / k))
+        counts = _by_segment(self.invite_draws, segment, 0).astype(np.int64)
         total = int(counts.sum())
         if total == 0:
             return
         inviter = np.repeat(ids, counts)
         seg = np.repeat(segment, counts)
-        delay = np.exp(self.cycle_log_median[seg] + self.cycle_sigma[seg] * rng.standard_normal(total))
+        delay = np.exp(self.cycle_log_median[seg] + self.cycle_sigma[seg] * self.draws.normal("invites", total))
         invites = self.invites
         rows = invites.add(total)
         invites["inviter"][rows] = inviter
@@ -870,7 +1044,8 @@ class FastEngine:
         invites["t"][rows] = send_t
         self.invite_calendar.push(np.arange(rows.start, rows.stop, dtype=np.int64), send_t)
 
-    def _send_invites(self, rows: Ints) -> None:
+    def _send_invites(self, rows: Ints) -> Signups | None:
+        """Invites due now: those accepted, as signups."""
         users, accounts, invites = self.users, self.accounts, self.invites
         inviter = invites["inviter"][rows]
         t = invites["t"][rows]
@@ -880,21 +1055,26 @@ class FastEngine:
         inviter, t, account = inviter[alive], t[alive], account[alive]
         n = len(inviter)
         if n == 0:
-            return
+            return None
         np.add.at(users["invites_sent"], inviter, 1)
         segment = users["segment"][inviter].astype(np.int64)
-        rng = self.streams["acceptance"]
         p_accept = self.acceptance[segment] * self._remaining_share() * self.signup_factor
-        accepted = rng.random(n) < p_accept
-        joins = rng.random(n) < self.seat_share[segment]
-        if not accepted.any():
-            return
-        inviter, t, account, segment, joins = inviter[accepted], t[accepted], account[accepted], segment[accepted], joins[accepted]
+        accepted = self.draws.uniform("acceptance", n) < p_accept
+        joins = self.draws.uniform("acceptance", n) < self.seat_share[segment]
+        if not np.count_nonzero(accepted):
+            return None
+        inviter, t, account, segment, joins = (
+            inviter[accepted],
+            t[accepted],
+            account[accepted],
+            segment[accepted],
+            joins[accepted],
+        )
         np.add.at(users["invites_accepted"], inviter, 1)
         new_accounts = ~joins
         self._spend(SpendKind.REFERRAL, t[new_accounts], self.referral_reward[segment[new_accounts]])
         join = np.where(joins, account, -1)
-        self._signup(t, np.full(len(t), Channel.VIRAL, dtype=np.int8), segment, join=join, inviter=inviter)
+        return Signups(t, np.full(len(t), Channel.VIRAL, dtype=np.int8), segment, join=join, inviter=inviter)
 
     # --- the ledger -----------------------------------------------------------------------
     def _ledger(self) -> Ledger:
@@ -902,7 +1082,9 @@ class FastEngine:
         if self._changes:
             account = np.concatenate([c[0] for c in self._changes])
             t = np.concatenate([c[1] for c in self._changes])
-            state = np.concatenate([np.broadcast_to(np.asarray(c[2], dtype=np.int64), len(c[0])) for c in self._changes])
+            state = np.concatenate(
+                [np.broadcast_to(np.asarray(c[2], dtype=np.int64), len(c[0])) for c in self._changes]
+            )
             mrr = np.concatenate([c[3] for c in self._changes])
             seats = np.concatenate([c[4] for c in self._changes])
         else:
@@ -934,7 +1116,7 @@ class FastEngine:
         )
 
 
-def _before(t: NDArray[np.generic], months: int) -> Floats:
+def _before(t: NDArray[Any], months: int) -> Floats:
     """Times at or past the horizon as NaN (they have not happened within the run)."""
     out = t.astype(np.float64)
     out[out >= months] = np.nan
