@@ -152,6 +152,7 @@ class Result:
         return {
             "scenario": self.name,
             "seed": self.seed,
+            "engine": self.scenario.simulation.engine,
             "currency": self.scenario.currency,
             "months": self.ledger.months,
             "simulated_users": self.ledger.users,

@@ -21,7 +21,7 @@ import tomllib
 from collections.abc import Awaitable, Callable
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from textual.pilot import Pilot
@@ -450,7 +450,11 @@ def test_a_newer_edit_cancels_the_stale_run_and_only_the_final_inputs_are_shown(
     runs: list[list[float]] = []  # the progress each run reported, in the order they started
 
     def recording_project(
-        scenario: Scenario, reps: int, on_progress: Callable[[float], None], workers: int | None = None
+        scenario: Scenario,
+        reps: int,
+        on_progress: Callable[[float], None],
+        workers: int | None = None,
+        engine: Literal["fast", "simpy"] | None = None,
     ) -> Ensemble:
         shares: list[float] = []
         runs.append(shares)
@@ -459,7 +463,7 @@ def test_a_newer_edit_cancels_the_stale_run_and_only_the_final_inputs_are_shown(
             shares.append(share)
             on_progress(share)
 
-        return tui.runs.project(scenario, reps, progress, workers)
+        return tui.runs.project(scenario, reps, progress, workers, engine)
 
     monkeypatch.setattr(tui.app, "project", recording_project)
     app = PlgsimApp([ALPHA])

@@ -58,8 +58,9 @@ def bravo() -> Ensemble:
 
 @pytest.fixture(scope="module")
 def spread_alpha() -> Ensemble:
-    """Three replications over 13 months: every checkpoint and NRR has a real P10–P90 spread."""
-    return simulator.run_many(ALPHA, reps=3, months=13)
+    """Three replications over 14 months: every checkpoint and NRR has a real P10–P90 spread
+    (NRR at month 13 looks back to month 1, when each replication has paying accounts)."""
+    return simulator.run_many(ALPHA, reps=3, months=14)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from rich.text import Text
 from textual import on
@@ -135,11 +135,13 @@ class PlgsimApp(App[None]):
         reps: int = 1,
         workers: int | None = None,
         export_dir: Path | None = None,
+        engine: Literal["fast", "simpy"] | None = None,
     ) -> None:
         super().__init__()
         self.paths = list(paths)
         self.reps = reps
         self.pool_workers = workers
+        self.engine = engine  # None: each scenario's simulation.engine
         self.export_dir = export_dir or Path.cwd() / "plgsim-export"
         self.entries: dict[Path, Entry] = {}
         self.edits: dict[Path, dict[str, Any]] = {}
@@ -259,7 +261,7 @@ class PlgsimApp(App[None]):
             self.call_from_thread(self._on_progress, path, share)
 
         try:
-            ensemble = project(scenario, self.reps, progress, self.pool_workers)
+            ensemble = project(scenario, self.reps, progress, self.pool_workers, self.engine)
         except Stale:
             return
         except (SimulationLimitError, ScenarioError) as exc:

@@ -13,6 +13,7 @@ import json
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from enum import StrEnum
 from functools import partial
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
@@ -78,6 +79,21 @@ SchedulerOpt = Annotated[
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
 
 
+class Engine(StrEnum):
+    """The engines a scenario can run on."""
+
+    FAST = "fast"
+    SIMPY = "simpy"
+
+
+EngineOpt = Annotated[
+    Engine | None,
+    typer.Option(
+        help="Override simulation.engine: 'fast' (vectorized, the default) or 'simpy' (the discrete-event reference)."
+    ),
+]
+
+
 def _guard(action: Callable[[], T]) -> T:
     """Turn expected failures into one message and an exit code, never a traceback."""
     try:
@@ -89,8 +105,10 @@ def _guard(action: Callable[[], T]) -> T:
         raise typer.Exit(1) from None
 
 
-def _overrides(seed: int | None, months: int | None) -> dict[str, object]:
+def _overrides(seed: int | None, months: int | None, engine: Engine | None = None) -> dict[str, object]:
     overrides: dict[str, object] = {}
+    if engine is not None:
+        overrides["simulation.engine"] = engine.value
     if seed is not None:
         overrides["simulation.seed"] = seed
     if months is not None:
@@ -98,8 +116,10 @@ def _overrides(seed: int | None, months: int | None) -> dict[str, object]:
     return overrides
 
 
-def _load_all(files: Sequence[Path], seed: int | None, months: int | None) -> list[Scenario]:
-    return [load_scenario(path, _overrides(seed, months)) for path in files]
+def _load_all(
+    files: Sequence[Path], seed: int | None, months: int | None, engine: Engine | None = None
+) -> list[Scenario]:
+    return [load_scenario(path, _overrides(seed, months, engine)) for path in files]
 
 
 def _fail(message: str) -> NoReturn:
@@ -142,17 +162,24 @@ def run(
     target: TargetOpt = None,
     out: Annotated[Path | None, typer.Option(help="Write monthly series and tables as CSV (and JSON) here.")] = None,
     as_json: JsonOpt = False,
-    events: Annotated[Path | None, typer.Option(help="Write a CSV log of every simulated event here.")] = None,
+    events: Annotated[
+        Path | None, typer.Option(help="Write a CSV log of every simulated event here (runs the SimPy engine).")
+    ] = None,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
     quiet: QuietOpt = False,
+    engine: EngineOpt = None,
 ) -> None:
     """Simulate one scenario and print its summary.
 
     One run uses the scenario seed itself; with --reps N, replication i uses the i-th seed
     spawned from it (listed in --json and replications.csv, so `--seed S` reproduces it alone).
     """
-    scenario = _guard(lambda: _load_all([file], seed, months)[0])
+    if events is not None:
+        if engine == Engine.FAST:
+            _fail("--events logs the SimPy engine's events; use it with --engine simpy (or without --engine)")
+        engine = Engine.SIMPY  # the event log is written as the discrete-event engine runs
+    scenario = _guard(lambda: _load_all([file], seed, months, engine)[0])
     targets = _targets(target, scenario.simulation.months)
     _check_out_dir(out)
     if reps > 1 or targets:
@@ -195,9 +222,10 @@ def compare(
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
     quiet: QuietOpt = False,
+    engine: EngineOpt = None,
 ) -> None:
     """Simulate several scenarios and show them side by side, with differences from the first."""
-    scenarios = _guard(lambda: _load_all(files, seed, months))
+    scenarios = _guard(lambda: _load_all(files, seed, months, engine))
     targets = _targets(target, min(s.simulation.months for s in scenarios))
     if reps > 1 or targets:
         ensembles = []
@@ -245,6 +273,7 @@ def sweep(
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
     quiet: QuietOpt = False,
+    engine: EngineOpt = None,
 ) -> None:
     """Run replications at every point of a parameter grid (all points share random numbers)."""
     axes: dict[str, list[Value]] = {}
@@ -254,7 +283,7 @@ def sweep(
         except GridError as exc:
             _fail(f"--set {exc}")
         axes[key] = values
-    overrides = _overrides(seed, months)
+    overrides = _overrides(seed, months, engine)
     base = _guard(lambda: load_scenario(file, overrides))
     targets = _targets(target, base.simulation.months)
     _check_out_dir(out)
@@ -289,6 +318,7 @@ def batch(
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
     quiet: QuietOpt = False,
+    engine: EngineOpt = None,
 ) -> None:
     """Run every scenario file (and every file with a [sweep] table), resumably.
 
@@ -298,7 +328,7 @@ def batch(
     """
     _check_out_dir(out)
     targets = _targets(target, months or 36)
-    items = plan_batch(paths, reps, _overrides(seed, months), targets)
+    items = plan_batch(paths, reps, _overrides(seed, months, engine), targets)
     if not items:
         _fail("no scenario files found in " + ", ".join(map(str, paths)))
 
@@ -333,6 +363,7 @@ def tui(
     ] = None,
     reps: RepsOpt = 1,
     workers: WorkersOpt = None,
+    engine: EngineOpt = None,
 ) -> None:
     """Open the terminal UI: compare scenarios, edit assumptions, watch the projection move."""
     from tui.app import PlgsimApp
@@ -341,7 +372,7 @@ def tui(
     missing = [p for p in chosen if not p.exists()]
     if missing:
         _fail(f"{missing[0]}: no such file or folder")
-    PlgsimApp(chosen, reps=reps, workers=workers).run()
+    PlgsimApp(chosen, reps=reps, workers=workers, engine=engine.value if engine else None).run()
 
 
 @app.command()

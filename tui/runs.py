@@ -4,6 +4,7 @@ cooperative cancellation. Always an Ensemble, so one replication and many share 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 from simulator.api import run, run_many
 from simulator.runner.digest import RunDigest
@@ -17,13 +18,19 @@ class Stale(Exception):
 
 
 def project(
-    scenario: Scenario, reps: int, on_progress: Callable[[float], None], workers: int | None = None
+    scenario: Scenario,
+    reps: int,
+    on_progress: Callable[[float], None],
+    workers: int | None = None,
+    engine: Literal["fast", "simpy"] | None = None,
 ) -> Ensemble:
     """One replication with the scenario seed (the same numbers `plgsim run` prints), or `reps`
     replications on a local process pool. `on_progress` gets the share done; it may raise
-    `Stale` to stop the run."""
+    `Stale` to stop the run. `engine` overrides the scenario's simulation.engine."""
     if reps == 1:
-        result = run(scenario, on_progress=on_progress)
-        return Ensemble(scenario, scenario.simulation.seed, (RunDigest.of(result),))
+        result = run(scenario, on_progress=on_progress, engine=engine)
+        return Ensemble(result.scenario, result.seed, (RunDigest.of(result),))
     with LocalExecutor(workers) as pool:
-        return run_many(scenario, reps, executor=pool, on_progress=lambda p: on_progress(p.done / p.total))
+        return run_many(
+            scenario, reps, executor=pool, on_progress=lambda p: on_progress(p.done / p.total), engine=engine
+        )

@@ -66,20 +66,21 @@ class Columns:
     def __init__(self, spec: dict[str, tuple[type, float]], capacity: int = 4096) -> None:
         self.size = 0
         self._spec = spec
-        self.data: dict[str, NDArray[Any]] = {
-            name: np.full(capacity, fill, dtype=dtype) for name, (dtype, fill) in spec.items()
-        }
+        self.data: dict[str, NDArray[Any]] = {name: np.empty(capacity, dtype=dtype) for name, (dtype, _) in spec.items()}
 
     def add(self, count: int) -> slice:
         """Room for `count` new rows (filled with each column's default); their slice."""
         start, end = self.size, self.size + count
         capacity = len(next(iter(self.data.values())))
         if end > capacity:
+            # Empty, not filled: pages are touched only when rows are used.
             new_capacity = max(end, 2 * capacity)
-            for name, (dtype, fill) in self._spec.items():
-                grown: NDArray[Any] = np.full(new_capacity, fill, dtype=dtype)
+            for name, (dtype, _) in self._spec.items():
+                grown: NDArray[Any] = np.empty(new_capacity, dtype=dtype)
                 grown[:start] = self.data[name][:start]
                 self.data[name] = grown
+        for name, (_, fill) in self._spec.items():
+            self.data[name][start:end] = fill
         self.size = end
         return slice(start, end)
 
@@ -177,7 +178,7 @@ class Reservoir:
     it returns, and the engine asks for a handful of values many times a step.
     """
 
-    def __init__(self, draw: Callable[[int], NDArray[Any]], block: int = 8192) -> None:
+    def __init__(self, draw: Callable[[int], Any], block: int = 8192) -> None:
         self._draw = draw
         self._block = block
         self._values: NDArray[Any] = draw(0)
@@ -288,6 +289,12 @@ class FastEngine:
 
         self.signups = 0
         self.active_users = 0
+        self.paid_rates = self._paid_rates()
+        self.organic_rates = self._organic_rates()
+        # Room for the signups the channels alone bring (saturation and word of mouth aside),
+        # so that the columns rarely grow: growing copies every column.
+        expected = float((self.paid_rates + self.organic_rates).sum() * self.dt) * self.signup_factor
+        capacity = int(min(scenario.simulation.max_users, max(4096.0, 1.25 * expected)))
         self.users = Columns(
             {
                 "signup_t": (np.float64, np.nan),
@@ -299,7 +306,8 @@ class FastEngine:
                 "activated_t": (np.float64, np.nan),
                 "invites_sent": (np.int32, 0),
                 "invites_accepted": (np.int32, 0),
-            }
+            },
+            capacity,
         )
         self.accounts = Columns(
             {
@@ -329,7 +337,8 @@ class FastEngine:
                 "trial_end_t": (np.float64, np.nan),
                 "trial_converted": (np.bool_, False),
                 "end_t": (np.float64, INF),
-            }
+            },
+            capacity,
         )
         self.invites = Columns({"inviter": (np.int64, -1), "t": (np.float64, 0.0)})
         self.repricings = Columns(
@@ -455,8 +464,7 @@ class FastEngine:
     def run(self) -> Ledger:
         """Simulate to the horizon and return the ledger."""
         repricings = sorted(self.schedules.repricings, key=lambda change: change.month)
-        paid_rates = self._paid_rates()
-        organic_rates = self._organic_rates()
+        paid_rates, organic_rates = self.paid_rates, self.organic_rates
         for step in range(self.n_steps):
             t0 = step * self.dt
             while repricings and repricings[0].month < t0 + self.dt:

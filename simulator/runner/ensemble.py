@@ -95,6 +95,7 @@ class Ensemble:
         return {
             "scenario": self.name,
             "seed": self.seed,
+            "engine": self.scenario.simulation.engine,
             "reps": self.reps,
             "replication_seeds": list(self.seeds),
             "currency": self.scenario.currency,
