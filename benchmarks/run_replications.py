@@ -5,6 +5,7 @@ process, one after the other, so their ratio is measured in one run.
 Prints one JSON object. Opt-in: not part of the test suite.
 
     python benchmarks/run_replications.py [--scenario baseline.toml] [--reps 8] [--months 36] [--workers 1 2]
+        [--engine simpy|fast]
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=8, help="replications per pool size")
     parser.add_argument("--months", type=int, default=None, help="override the horizon")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="pool sizes to measure")
+    parser.add_argument("--engine", choices=("simpy", "fast"), default="simpy", help="engine of every replication")
     args = parser.parse_args()
     overrides = {"simulation.months": args.months} if args.months else None
     scenario = load_scenario(SCENARIOS / args.scenario, overrides)
@@ -41,7 +43,7 @@ def main() -> None:
         # it is part of what a user waits for.
         start = time.perf_counter()
         with LocalExecutor(workers) as pool:
-            ensemble = run_many(scenario, reps=args.reps, executor=pool)
+            ensemble = run_many(scenario, reps=args.reps, executor=pool, engine=args.engine)
         seconds = time.perf_counter() - start
         samples.append(ensemble.kpi_samples["mrr"])
         runs[f"workers_{workers}"] = {
@@ -60,6 +62,7 @@ def main() -> None:
             {
                 "benchmark": "replications",
                 "scenario": args.scenario,
+                "engine": args.engine,
                 "months": scenario.simulation.months,
                 "reps": args.reps,
                 "cores": available_cores(),

@@ -159,6 +159,8 @@ async def measure(path: Path, repeat: int, poll: str = "sleep") -> dict[str, Any
     latencies: list[float] = [e["seconds"] for e in edits]
     return {
         "scenario": path.name,
+        # The UI and simulator.run both use the scenario's simulation.engine.
+        "engine": scenario.simulation.engine,
         "assumption": KEY,
         "original_value": original,
         "initial_run_seconds": round(initial, 3),
@@ -196,7 +198,7 @@ def main() -> None:
     rows = [asyncio.run(measure(path, args.repeat, args.poll)) for path in paths]
     report = {
         "benchmark": "tui_latency",
-        "engine": "simpy",
+        "engine": ", ".join(sorted({row["engine"] for row in rows})),
         "replications": 1,
         "poll": args.poll,
         "terminal_size": list(SIZE),

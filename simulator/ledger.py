@@ -383,6 +383,7 @@ def _accrue(cohorts: Ints, t: Floats, deltas: Ints, months: int) -> Floats:
     inside = bins < months
     cohorts, t, bins, d = cohorts[inside], t[inside], bins[inside], deltas[inside].astype(np.float64)
     width = months + 1
-    full = np.bincount(cohorts * width + bins + 1, weights=d, minlength=months * width).reshape(months, width)
-    partial = np.bincount(cohorts * width + bins, weights=d * (bins + 1 - t), minlength=months * width)
-    return (np.cumsum(full, axis=1) + partial.reshape(months, width))[:, :months]
+    cells = months * width
+    full = np.bincount(cohorts * width + bins + 1, weights=d, minlength=cells).astype(np.float64)
+    partial = np.bincount(cohorts * width + bins, weights=d * (bins + 1 - t), minlength=cells).astype(np.float64)
+    return (np.cumsum(full.reshape(months, width), axis=1) + partial.reshape(months, width))[:, :months]

@@ -66,7 +66,9 @@ class Columns:
     def __init__(self, spec: dict[str, tuple[type, float]], capacity: int = 4096) -> None:
         self.size = 0
         self._spec = spec
-        self.data: dict[str, NDArray[Any]] = {name: np.empty(capacity, dtype=dtype) for name, (dtype, _) in spec.items()}
+        self.data: dict[str, NDArray[Any]] = {
+            name: np.empty(capacity, dtype=dtype) for name, (dtype, _) in spec.items()
+        }
 
     def add(self, count: int) -> slice:
         """Room for `count` new rows (filled with each column's default); their slice."""
