@@ -1,4 +1,4 @@
-"""The SimPy engine against closed-form results of the models it claims to implement.
+"""Both engines against closed-form results of the models they claim to implement.
 
 Each test switches off everything but one mechanism, simulates a few thousand users with fixed
 seeds, and compares the ledger with theory. Every tolerance is derived from the sampling error
@@ -7,6 +7,9 @@ correct engine fails with probability below ~1e-4 per test (union bounds over th
 comparisons a test makes are included), while an error of a few percent in the mechanism is
 caught. Where it is cheap, a test also shows that the same statistic rejects a plausible wrong
 model, so that the tolerance is known to have teeth.
+
+Every test runs once per engine (`engine` parameter): the fast engine's steps of under a day
+must not move any statistic outside the same tolerances.
 
 Times are in months; a month is DAYS_PER_MONTH days; month m covers [m, m + 1) and "the end of
 month m" is time m + 1.
@@ -24,10 +27,14 @@ from scipy.integrate import solve_ivp
 from scipy.special import betaln, gammaln
 
 from simulator import metrics
+from simulator.engines.fast_engine import run_fast
 from simulator.engines.simpy_engine import run_simpy
 from simulator.ledger import Channel, Ledger
 from simulator.scenario.merge import deep_merge
 from simulator.scenario.models import DAYS_PER_MONTH, Scenario
+
+ENGINES = {"simpy": run_simpy, "fast": run_fast}
+engines = pytest.mark.parametrize("engine", list(ENGINES))
 
 HUGE_MARKET = 1e12  # saturation factor 1 − signups / size stays within 1e-7 of 1
 POISSON_DISPERSION = 1e9  # negative-binomial shape: Gamma(1e9) mixing is Poisson to ~3e-5
@@ -77,17 +84,17 @@ POISSON_MONTHS = 24
 POISSON_SEEDS = (11, 12, 13)
 
 
-def _organic_runs(arrivals: str) -> list[Ledger]:
+def _organic_runs(arrivals: str, engine: str) -> list[Ledger]:
     sc = scenario(
         simulation={"months": POISSON_MONTHS},
         acquisition={"organic": {"signups_per_month": POISSON_RATE, "arrivals": arrivals}},
     )
-    return [run_simpy(sc, seed=seed) for seed in POISSON_SEEDS]
+    return [ENGINES[engine](sc, seed=seed) for seed in POISSON_SEEDS]
 
 
-@pytest.fixture(scope="module")
-def poisson_runs() -> list[Ledger]:
-    return _organic_runs("poisson")
+@pytest.fixture(scope="module", params=list(ENGINES))
+def poisson_runs(request: pytest.FixtureRequest) -> list[Ledger]:
+    return _organic_runs("poisson", request.param)
 
 
 def _dispersion_statistic(counts: np.ndarray) -> float:
@@ -136,10 +143,11 @@ def test_poisson_interarrival_times_are_exponential(poisson_runs: list[Ledger]) 
     assert stats.kstest(gaps, "expon", args=(0.0, 1.0 / (1.1 * POISSON_RATE))).pvalue < 1e-4
 
 
-def test_even_arrivals_fail_the_poisson_dispersion_test() -> None:
+@engines
+def test_even_arrivals_fail_the_poisson_dispersion_test(engine: str) -> None:
     # Teeth of the dispersion test: evenly spaced arrivals have the same mean but (almost) no
     # month-to-month variance, so the statistic falls far below the χ² lower bound.
-    runs = _organic_runs("even")
+    runs = _organic_runs("even", engine)
     counts = np.array([metrics.signups(ledger) for ledger in runs], dtype=float).ravel()
     assert abs(counts.mean() - POISSON_RATE) <= 1.0
     low, _ = _dispersion_bounds(counts.size)
@@ -158,8 +166,8 @@ VIRAL_SEED_USERS = 10_000  # paid signups in month 0, the roots of the trees
 VIRAL_MONTHS = 60  # ≈ 360 median cycle times: every tree has long died out
 
 
-@pytest.fixture(scope="module")
-def viral_run() -> Ledger:
+@pytest.fixture(scope="module", params=list(ENGINES))
+def viral_run(request: pytest.FixtureRequest) -> Ledger:
     sc = scenario(
         simulation={"months": VIRAL_MONTHS},
         virality={
@@ -171,7 +179,7 @@ def viral_run() -> Ledger:
         },
         **paid_burst(VIRAL_SEED_USERS),
     )
-    return run_simpy(sc, seed=21)
+    return ENGINES[request.param](sc, seed=21)
 
 
 def _tree_sizes(ledger: Ledger) -> np.ndarray:
@@ -271,7 +279,8 @@ BURN_IN = 12  # first month end used is month 12 (time 13): transient bias 800·
 LITTLE_SEEDS = (31, 32, 33)
 
 
-def test_littles_law_for_active_free_users() -> None:
+@engines
+def test_littles_law_for_active_free_users(engine: str) -> None:
     sc = scenario(
         simulation={"months": LITTLE_MONTHS},
         acquisition={"organic": {"signups_per_month": LITTLE_RATE}},
@@ -279,7 +288,7 @@ def test_littles_law_for_active_free_users() -> None:
     )
     counts = []
     for seed in LITTLE_SEEDS:
-        ledger = run_simpy(sc, seed=seed)
+        ledger = ENGINES[engine](sc, seed=seed)
         by_state = metrics.active_users_by_state(ledger)
         assert (by_state[1:] == 0).all()  # all free: no trials, nobody pays
         active = metrics.active_users(ledger)
@@ -320,8 +329,8 @@ def sbg_survival(k: np.ndarray, alpha: float, beta: float) -> np.ndarray:
     return np.exp(betaln(alpha, beta + k) - betaln(alpha, beta))
 
 
-@pytest.fixture(scope="module")
-def sbg_run() -> Ledger:
+@pytest.fixture(scope="module", params=list(ENGINES))
+def sbg_run(request: pytest.FixtureRequest) -> Ledger:
     sc = scenario(
         simulation={"months": SBG_MONTHS},
         monetization={"model": "paid_only"},
@@ -330,7 +339,7 @@ def sbg_run() -> Ledger:
         churn={"alpha": SBG_ALPHA, "beta": SBG_BETA},
         **paid_burst(SBG_ACCOUNTS),
     )
-    return run_simpy(sc, seed=41)
+    return ENGINES[request.param](sc, seed=41)
 
 
 def _empirical_survival(ledger: Ledger, lags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -414,7 +423,8 @@ def bass_variance(t: np.ndarray, p: float, q: float, m: float) -> np.ndarray:
     return np.asarray(solution.y[1])
 
 
-def test_bass_diffusion_curve() -> None:
+@engines
+def test_bass_diffusion_curve(engine: str) -> None:
     sc = scenario(
         simulation={"months": BASS_MONTHS},
         market={"size": BASS_M},
@@ -423,14 +433,17 @@ def test_bass_diffusion_curve() -> None:
             "word_of_mouth": {"imitation_rate": BASS_Q},
         },
     )
-    cumulative = np.array([np.cumsum(metrics.signups(run_simpy(sc, seed=seed))) for seed in BASS_SEEDS], dtype=float)
+    runs = [ENGINES[engine](sc, seed=seed) for seed in BASS_SEEDS]
+    cumulative = np.array([np.cumsum(metrics.signups(ledger)) for ledger in runs], dtype=float)
     assert cumulative.max() <= BASS_M
     t = np.arange(1, BASS_MONTHS + 1, dtype=float)  # end of month k is time k + 1
     mean = cumulative.mean(axis=0)
 
     # Discretisation: with no churn and no growth term the rate changes only at arrivals,
-    # where the engine recomputes it, so the simulation is an exact (Gillespie) run of the
-    # birth chain; N(t) is its mean-field solution (the second-order correction is a few
+    # where the SimPy engine recomputes it, so its simulation is an exact (Gillespie) run of
+    # the birth chain (the fast engine holds the rate for a step of under a day: at most
+    # ~60 signups a day here, 0.3% of the market, so the rate it holds is within 1.2% of the
+    # exact one for a day); N(t) is its mean-field solution (the second-order correction is a few
     # users). Stochastic error: an early fluctuation is amplified at rate q − p while the
     # curve is convex, so the spread is ≈ 3.5× a binomial sqrt(N(1 − N/m)) bound; with that
     # bound this test failed for 13 of 50 groups of 4 correct runs. We use the linear-noise

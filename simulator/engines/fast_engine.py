@@ -830,7 +830,7 @@ class FastEngine:
         # Renewals survived ~ Geometric(1 − (1 − θ)^period), by inversion of a uniform.
         log_survival = period * np.log1p(-theta)
         u = 1.0 - self.draws.uniform("paid_lifetime", n)  # in (0, 1]
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             periods = np.ceil(np.log(u) / log_survival)
         renewals = np.where(log_survival < 0, np.clip(np.nan_to_num(periods, nan=1.0), 1, NEVER), NEVER).astype(
             np.int64
@@ -1088,6 +1088,8 @@ class FastEngine:
 
     # --- the ledger -----------------------------------------------------------------------
     def _ledger(self) -> Ledger:
+        """The ledger, with users numbered in signup order and accounts in their owners' order,
+        as the SimPy engine numbers them (batches within a step are not in time order)."""
         users, accounts = self.users, self.accounts
         if self._changes:
             account = np.concatenate([c[0] for c in self._changes])
@@ -1100,7 +1102,23 @@ class FastEngine:
         else:
             account, state, mrr, seats = (np.zeros(0, np.int64) for _ in range(4))
             t = np.zeros(0)
-        activated_t = users.used("activated_t").copy()
+
+        user_order = np.argsort(users.used("signup_t"), kind="stable")
+        user_rank = _inverse(user_order)
+        owner = user_rank[accounts.used("owner")]
+        account_order = np.argsort(owner, kind="stable")
+        account_rank = _inverse(account_order)
+        inviter = users.used("inviter")[user_order]
+        invited = inviter >= 0
+        inviter[invited] = user_rank[inviter[invited]]
+
+        def by_user(name: str) -> NDArray[Any]:
+            return users.used(name)[user_order]
+
+        def by_account(name: str) -> NDArray[Any]:
+            return accounts.used(name)[account_order]
+
+        activated_t = by_user("activated_t")
         activated_t[activated_t >= self.months] = np.nan
         return freeze(
             months=self.months,
@@ -1108,22 +1126,29 @@ class FastEngine:
             gross_margin=self.scenario.costs.gross_margin,
             cost_to_serve_per_seat=self.scenario.costs.cost_to_serve_per_seat,
             segment_names=self.segment_names,
-            user_signup_t=users.used("signup_t").astype(np.float64),
-            user_channel=users.used("channel").astype(np.int8),
-            user_segment=users.used("segment").astype(np.int16),
-            user_account=users.used("account").astype(np.int64),
-            user_inviter=users.used("inviter").astype(np.int64),
-            user_activated_t=activated_t.astype(np.float64),
-            user_invites_sent=users.used("invites_sent").astype(np.int32),
-            user_invites_accepted=users.used("invites_accepted").astype(np.int32),
-            account_owner=accounts.used("owner").astype(np.int64),
-            account_first_paid_t=_before(accounts.used("first_paid_t"), self.months),
-            account_trial_end_t=_before(accounts.used("trial_end_t"), self.months),
-            account_trial_converted=accounts.used("trial_converted").astype(np.bool_),
-            account_end_t=accounts.used("end_t").astype(np.float64),
-            changes=AccountChanges(account=account, t=t, state=state, mrr_cents=mrr, seats=seats),
+            user_signup_t=by_user("signup_t"),
+            user_channel=by_user("channel"),
+            user_segment=by_user("segment"),
+            user_account=account_rank[by_user("account")],
+            user_inviter=inviter,
+            user_activated_t=activated_t,
+            user_invites_sent=by_user("invites_sent"),
+            user_invites_accepted=by_user("invites_accepted"),
+            account_owner=owner[account_order],
+            account_first_paid_t=_before(by_account("first_paid_t"), self.months),
+            account_trial_end_t=_before(by_account("trial_end_t"), self.months),
+            account_trial_converted=by_account("trial_converted"),
+            account_end_t=by_account("end_t"),
+            changes=AccountChanges(account=account_rank[account], t=t, state=state, mrr_cents=mrr, seats=seats),
             spend=self.spend,
         )
+
+
+def _inverse(order: Ints) -> Ints:
+    """The inverse of a permutation: new position of each old index."""
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return rank
 
 
 def _before(t: NDArray[Any], months: int) -> Floats:
