@@ -360,6 +360,7 @@ class FastEngine:
         self.spend = np.zeros((len(SpendKind), months))
         self._changes: list[tuple[Ints, Floats, int | Ints, Ints, Ints]] = []
         self._even_now = 0.0
+        self._clock = np.cumsum(self.draws.exponential("arrivals", 64))
         self._even_next: float | None = None
 
     # --- parameters as arrays by segment, flow and plan ----------------------------------
@@ -544,24 +545,43 @@ class FastEngine:
         return rates
 
     def _arrivals(self, t0: float, paid_rate: float, organic_rate: float) -> Signups | None:
-        """The step's signups from paid, organic and word-of-mouth channels."""
-        scale = self._remaining_share() * self.signup_factor * self.dt
+        """The step's signups from paid, organic and word-of-mouth channels: a Poisson process
+        at the rates of the step's start, generated as the SimPy engine does, by unit
+        exponential gaps on the integrated rate. A variant whose rates differ slightly then
+        gets the same arrivals slightly moved (common random numbers), not other ones."""
+        scale = self._remaining_share() * self.signup_factor
         word_of_mouth = self.scenario.acquisition.word_of_mouth.imitation_rate * self.active_users
-        means = np.array([paid_rate, organic_rate, word_of_mouth]) * scale
-        counts = self.streams["arrivals"].poisson(means) if means.sum() > 0 else np.zeros(3, dtype=np.int64)
-        total = int(counts.sum())
+        paid, organic, wom = paid_rate * scale, organic_rate * scale, word_of_mouth * scale
+        total = paid + organic + wom
+        times = self._poisson_arrivals(t0, total)
         even = self._even_arrivals(t0 + self.dt) if self.scenario.acquisition.organic.arrivals == "even" else []
-        if total == 0 and not even:
+        if len(times) == 0 and not even:
             return None
-        t = t0 + self.dt * self.draws.uniform("channel", total)
+        u = self.draws.uniform("channel", len(times)) * total
+        channel = np.where(
+            u < paid, Channel.PAID, np.where(u < paid + organic, Channel.ORGANIC, Channel.WORD_OF_MOUTH)
+        ).astype(np.int8)
         if even:
-            t = np.concatenate([t, np.asarray(even, dtype=np.float64)])
-        channel = np.repeat(
-            np.array([Channel.PAID, Channel.ORGANIC, Channel.WORD_OF_MOUTH, Channel.ORGANIC], dtype=np.int8),
-            [*counts.tolist(), len(even)],
-        )
-        none = np.full(len(t), -1, dtype=np.int64)
-        return Signups(t, channel, self._draw_segments(len(t)), join=none, inviter=none)
+            times = np.concatenate([times, np.asarray(even, dtype=np.float64)])
+            channel = np.concatenate([channel, np.full(len(even), Channel.ORGANIC, dtype=np.int8)])
+        none = np.full(len(times), -1, dtype=np.int64)
+        return Signups(times, channel, self._draw_segments(len(times)), join=none, inviter=none)
+
+    def _poisson_arrivals(self, t0: float, rate: float) -> Floats:
+        """Arrival times in [t0, t0 + dt) at a constant `rate` per month. `self._clock` holds
+        the integrated rate still to run before each coming arrival (cumulative unit
+        exponential gaps), carried over from step to step."""
+        budget = rate * self.dt
+        if budget <= 0.0:
+            return np.zeros(0)
+        while self._clock[-1] <= budget:  # draw ahead until the step is covered
+            extra = int(budget + 4.0 * math.sqrt(budget) + 16.0)
+            gaps = self.draws.exponential("arrivals", extra)
+            self._clock = np.concatenate([self._clock, self._clock[-1] + np.cumsum(gaps)])
+        count = int(np.searchsorted(self._clock, budget, side="right"))
+        times = t0 + self._clock[:count] / rate
+        self._clock = self._clock[count:] - budget
+        return times
 
     def _even_arrivals(self, until: float) -> list[float]:
         """Evenly spaced organic signups before `until`, with the SimPy engine's arithmetic
