@@ -55,9 +55,8 @@ class Due(IntEnum):
     TRIAL_END = 1
     UPGRADE = 2  # a free account weighs the plans
     PAY_AT_ACTIVATION = 3  # paid_only: buy when the owner activates, or leave
-    LEAVE = 4  # a free or trialling account goes inactive
-    MOVE = 5  # a paying account adds or removes a seat or moves down a plan
-    RENEWAL_CHURN = 6  # the renewal at which a paying account stops paying
+    MOVE = 4  # a paying account adds or removes a seat or moves down a plan
+    RENEWAL_CHURN = 5  # the renewal at which a paying account stops paying
 
 
 class Columns:
@@ -291,6 +290,7 @@ class FastEngine:
 
         self.signups = 0
         self.active_users = 0
+        self.leaving = np.zeros(self.n_steps, dtype=np.int64)  # members of booked leavers, by step
         self.paid_rates = self._paid_rates()
         self.organic_rates = self._organic_rates()
         # Room for the signups the channels alone bring (saturation and word of mouth aside),
@@ -470,6 +470,8 @@ class FastEngine:
         paid_rates, organic_rates = self.paid_rates, self.organic_rates
         for step in range(self.n_steps):
             t0 = step * self.dt
+            if step:
+                self.active_users -= int(self.leaving[step - 1])
             while repricings and repricings[0].month < t0 + self.dt:
                 change = repricings.pop(0)
                 self._announce_repricing(self.plan_names.index(change.plan), change.month)
@@ -670,6 +672,11 @@ class FastEngine:
         np.add.at(accounts["members"], account, 1)
         state = accounts["state"][account]
         gone = int(np.count_nonzero(state == AccountState.GONE))
+        # Joining an account whose leaving is already booked: leave with it.
+        end_t = accounts["end_t"][account]
+        booked = (state != AccountState.GONE) & np.isfinite(end_t)
+        if np.count_nonzero(booked):
+            np.add.at(self.leaving, self.account_calendar.step_of(end_t[booked]), 1)
         paying = state == AccountState.PAYING
         if np.count_nonzero(paying):
             pending_account, pending_t = account[paying], t[paying]
@@ -730,7 +737,7 @@ class FastEngine:
     def _leave_unactivated(self, ids: Ints, now: Floats, exit_draw: Floats) -> None:
         hazard = self.unactivated_hazard[self.accounts["segment"][ids]]
         leaves = hazard > 0
-        self._schedule(ids[leaves], now[leaves] + exit_draw[leaves] / hazard[leaves], Due.LEAVE)
+        self._leave_at(ids[leaves], now[leaves] + exit_draw[leaves] / hazard[leaves])
 
     def _start_free(self, ids: Ints, now: Floats, draws: tuple[Floats, Floats] | None) -> None:
         """A free phase from `now`: weigh the plans once, or go inactive, whichever comes first
@@ -759,7 +766,7 @@ class FastEngine:
         accounts["exit_t"][ids] = start + to_exit
         self._schedule(ids[buys], (start + to_buy)[buys], Due.UPGRADE)
         leaves = ~buys & np.isfinite(to_exit)
-        self._schedule(ids[leaves], (start + to_exit)[leaves], Due.LEAVE)
+        self._leave_at(ids[leaves], (start + to_exit)[leaves])
         never = ~buys & ~leaves
         accounts["due"][ids[never]] = Due.NOTHING
 
@@ -779,7 +786,6 @@ class FastEngine:
             Due.TRIAL_END: self._trial_end,
             Due.UPGRADE: self._upgrade,
             Due.PAY_AT_ACTIVATION: self._pay_at_activation,
-            Due.LEAVE: self._leave,
             Due.MOVE: self._move,
             Due.RENEWAL_CHURN: self._renewal_churn,
         }
@@ -819,7 +825,7 @@ class FastEngine:
         rest = ids[~buys]
         exit_t = self.accounts["exit_t"][rest]
         leaves = np.isfinite(exit_t)
-        self._schedule(rest[leaves], exit_t[leaves], Due.LEAVE)
+        self._leave_at(rest[leaves], exit_t[leaves])
 
     def _pay_at_activation(self, ids: Ints, t: Floats) -> None:
         plan = self._best_plan(ids, self._seats_wanted(ids), t)
@@ -827,9 +833,6 @@ class FastEngine:
         if np.count_nonzero(buys):
             self._start_paying(ids[buys], t[buys], plan[buys])
         self._close(ids[~buys], t[~buys])
-
-    def _leave(self, ids: Ints, t: Floats) -> None:
-        self._close(ids, t)
 
     def _start_paying(self, ids: Ints, t: Floats, plan: Ints) -> None:
         accounts = self.accounts
@@ -1026,7 +1029,24 @@ class FastEngine:
         zeros = np.zeros(len(ids), dtype=np.int64)
         self._record(ids, t, int(AccountState.FREE), zeros, zeros)
 
+    def _leave_at(self, ids: Ints, t: Floats) -> None:
+        """Free accounts that will go inactive at `t`, with nothing able to intervene (no
+        decision is due before; joins and invites do not change it). Closed now, at their future
+        times, instead of through the calendar: the members leave the active count in their
+        step (`self.leaving`), and invites and activations already check `end_t`."""
+        if len(ids) == 0:
+            return
+        inside = t * self.steps_per_month < self.n_steps  # later than the horizon: never
+        ids, t = ids[inside], t[inside]
+        accounts = self.accounts
+        accounts["due"][ids] = Due.NOTHING
+        accounts["end_t"][ids] = t
+        np.add.at(self.leaving, self.account_calendar.step_of(t), accounts["members"][ids])
+        zeros = np.zeros(len(ids), dtype=np.int64)
+        self._record(ids, t, int(AccountState.GONE), zeros, zeros)
+
     def _close(self, ids: Ints, t: Floats) -> None:
+        """Accounts leave now (at `t`, in the step being run)."""
         if len(ids) == 0:
             return
         accounts = self.accounts
