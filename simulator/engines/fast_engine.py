@@ -59,6 +59,13 @@ class Due(IntEnum):
     RENEWAL_CHURN = 5  # the renewal at which a paying account stops paying
 
 
+NOTHING = int(Due.NOTHING)
+FREE, TRIAL, PAYING, GONE = (
+    int(s) for s in (AccountState.FREE, AccountState.TRIAL, AccountState.PAYING, AccountState.GONE)
+)
+"""Plain ints for the hot paths (an enum member costs an attribute lookup each time)."""
+
+
 class Columns:
     """Named numpy columns that grow by doubling; rows are users, accounts or invites."""
 
@@ -118,13 +125,9 @@ class Calendar:
         """File `ids` under the steps of their times; times at or past the horizon are dropped."""
         if len(ids) == 0:
             return
-        scaled = t * self.steps_per_month
-        inside = scaled < self.steps  # also drops inf (never)
-        if not inside.all():
-            ids, scaled = ids[inside], scaled[inside]
-            if len(ids) == 0:
-                return
-        steps = scaled.astype(np.int64)  # times are ≥ 0: truncation is floor
+        # Times are ≥ 0, so truncation is floor; at or past the horizon (or never: inf) becomes
+        # step `self.steps`, which is never run and dropped at the next month.
+        steps = np.minimum(t * self.steps_per_month, self.steps).astype(np.int64)
         soon = steps < self._month_end
         n_soon = int(np.count_nonzero(soon))
         if n_soon == len(ids):
@@ -163,7 +166,8 @@ class Calendar:
         if np.count_nonzero(soon):
             self._month.append((ids[soon], steps[soon]))
             self._month_first = min(self._month_first, int(steps[soon].min()))
-        self._later = [(ids[~soon], steps[~soon])]
+        later = ~soon & (steps < self.steps)
+        self._later = [(ids[later], steps[later])] if np.count_nonzero(later) else []
 
 
 def _joined(parts: list[tuple[Ints, Ints]]) -> tuple[Ints, Ints]:
@@ -333,7 +337,7 @@ class FastEngine:
                 "paying_since": (np.float64, 0.0),
                 "churn_t": (np.float64, INF),
                 "exit_t": (np.float64, INF),
-                "due": (np.int8, Due.NOTHING),
+                "due": (np.int8, NOTHING),
                 "due_t": (np.float64, INF),
                 "first_paid_t": (np.float64, np.nan),
                 "trial_end_t": (np.float64, np.nan),
@@ -341,6 +345,14 @@ class FastEngine:
                 "end_t": (np.float64, INF),
             },
             capacity,
+        )
+        self._scratch = np.zeros(capacity, dtype=np.int64)  # per account, for deduplication
+        self._handlers = (
+            (int(Due.TRIAL_END), self._trial_end),
+            (int(Due.UPGRADE), self._upgrade),
+            (int(Due.PAY_AT_ACTIVATION), self._pay_at_activation),
+            (int(Due.MOVE), self._move),
+            (int(Due.RENEWAL_CHURN), self._renewal_churn),
         )
         self.invites = Columns({"inviter": (np.int64, -1), "t": (np.float64, 0.0)})
         self.repricings = Columns(
@@ -671,13 +683,13 @@ class FastEngine:
         accounts = self.accounts
         np.add.at(accounts["members"], account, 1)
         state = accounts["state"][account]
-        gone = int(np.count_nonzero(state == AccountState.GONE))
+        gone = int(np.count_nonzero(state == GONE))
         # Joining an account whose leaving is already booked: leave with it.
         end_t = accounts["end_t"][account]
-        booked = (state != AccountState.GONE) & np.isfinite(end_t)
+        booked = (state != GONE) & np.isfinite(end_t)
         if np.count_nonzero(booked):
             np.add.at(self.leaving, self.account_calendar.step_of(end_t[booked]), 1)
-        paying = state == AccountState.PAYING
+        paying = state == PAYING
         if np.count_nonzero(paying):
             pending_account, pending_t = account[paying], t[paying]
             order = np.argsort(pending_t, kind="stable")
@@ -697,6 +709,8 @@ class FastEngine:
         draws = self.draws
         accounts = self.accounts
         rows = accounts.add(n)
+        if len(self._scratch) < rows.stop:
+            self._scratch = np.zeros(len(accounts["owner"]), dtype=np.int64)
         ids = np.arange(rows.start, rows.stop, dtype=np.int64)
         accounts["owner"][rows] = owner
         accounts["segment"][rows] = segment
@@ -710,7 +724,7 @@ class FastEngine:
         accounts["first_exit_draw"][rows] = draws.exponential("account_profile", n)
         model = self.segment_models[segment]
         trial = (model == 1) | (model == 2)
-        state = np.where(trial, AccountState.TRIAL, AccountState.FREE).astype(np.int8)
+        state = np.where(trial, TRIAL, FREE).astype(np.int8)
         accounts["state"][rows] = state
         self._record(ids, t, state.astype(np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64))
         if np.count_nonzero(trial):
@@ -768,29 +782,27 @@ class FastEngine:
         leaves = ~buys & np.isfinite(to_exit)
         self._leave_at(ids[leaves], (start + to_exit)[leaves])
         never = ~buys & ~leaves
-        accounts["due"][ids[never]] = Due.NOTHING
+        accounts["due"][ids[never]] = NOTHING
 
     # --- account events -------------------------------------------------------------------
     def _account_events(self, step: int, ids: Ints) -> None:
         accounts = self.accounts
-        ids = np.unique(ids)
+        # An account filed twice under this step counts once (its last filing is kept).
+        self._scratch[ids] = np.arange(len(ids))
         due = accounts["due"][ids]
         t = accounts["due_t"][ids]
-        current = (due != Due.NOTHING) & (self.account_calendar.step_of(t) == step)
+        current = (self._scratch[ids] == np.arange(len(ids))) & (due != NOTHING)
+        current &= self.account_calendar.step_of(t) == step
         ids, due, t = ids[current], due[current], t[current]
         if len(ids) == 0:
             return
-        accounts["due"][ids] = Due.NOTHING
-        counts = np.bincount(due, minlength=len(Due))
-        handlers = {
-            Due.TRIAL_END: self._trial_end,
-            Due.UPGRADE: self._upgrade,
-            Due.PAY_AT_ACTIVATION: self._pay_at_activation,
-            Due.MOVE: self._move,
-            Due.RENEWAL_CHURN: self._renewal_churn,
-        }
-        for kind, handler in handlers.items():
+        accounts["due"][ids] = NOTHING
+        counts = np.bincount(due, minlength=len(Due)).tolist()
+        for kind, handler in self._handlers:
             if counts[kind]:
+                if counts[kind] == len(ids):
+                    handler(ids, t)
+                    continue
                 mine = due == kind
                 handler(ids[mine], t[mine])
 
@@ -845,7 +857,7 @@ class FastEngine:
         self._set_list_price(ids, plan, t)
         accounts["paying_since"][ids] = t
         accounts["epoch"][ids] += 1
-        accounts["state"][ids] = AccountState.PAYING
+        accounts["state"][ids] = PAYING
         first = np.isnan(accounts["first_paid_t"][ids])
         accounts["first_paid_t"][ids[first]] = t[first]
         self._bill(ids, t)
@@ -911,7 +923,7 @@ class FastEngine:
         """Every account paying on `plan` meets its new price at its next renewal after `month`."""
         accounts = self.accounts
         state = accounts.used("state")
-        ids = np.flatnonzero((state == AccountState.PAYING) & (accounts.used("plan") == plan))
+        ids = np.flatnonzero((state == PAYING) & (accounts.used("plan") == plan))
         if len(ids) == 0:
             return
         period = np.where(accounts["annual"][ids], 12.0, 1.0)
@@ -1022,12 +1034,12 @@ class FastEngine:
         annual = accounts["annual"][ids]
         amount = np.where(annual, amount * (1.0 - self.plan_annual_discount[accounts["plan"][ids]]), amount)
         mrr_cents = np.rint(amount * 100).astype(np.int64)
-        self._record(ids, t, int(AccountState.PAYING), mrr_cents, accounts["seats"][ids].copy())
+        self._record(ids, t, PAYING, mrr_cents, accounts["seats"][ids].copy())
 
     def _set_free(self, ids: Ints, t: Floats) -> None:
-        self.accounts["state"][ids] = AccountState.FREE
+        self.accounts["state"][ids] = FREE
         zeros = np.zeros(len(ids), dtype=np.int64)
-        self._record(ids, t, int(AccountState.FREE), zeros, zeros)
+        self._record(ids, t, FREE, zeros, zeros)
 
     def _leave_at(self, ids: Ints, t: Floats) -> None:
         """Free accounts that will go inactive at `t`, with nothing able to intervene (no
@@ -1039,23 +1051,23 @@ class FastEngine:
         inside = t * self.steps_per_month < self.n_steps  # later than the horizon: never
         ids, t = ids[inside], t[inside]
         accounts = self.accounts
-        accounts["due"][ids] = Due.NOTHING
+        accounts["due"][ids] = NOTHING
         accounts["end_t"][ids] = t
         np.add.at(self.leaving, self.account_calendar.step_of(t), accounts["members"][ids])
         zeros = np.zeros(len(ids), dtype=np.int64)
-        self._record(ids, t, int(AccountState.GONE), zeros, zeros)
+        self._record(ids, t, GONE, zeros, zeros)
 
     def _close(self, ids: Ints, t: Floats) -> None:
         """Accounts leave now (at `t`, in the step being run)."""
         if len(ids) == 0:
             return
         accounts = self.accounts
-        accounts["state"][ids] = AccountState.GONE
-        accounts["due"][ids] = Due.NOTHING
+        accounts["state"][ids] = GONE
+        accounts["due"][ids] = NOTHING
         accounts["end_t"][ids] = t
         self.active_users -= int(accounts["members"][ids].sum())
         zeros = np.zeros(len(ids), dtype=np.int64)
-        self._record(ids, t, int(AccountState.GONE), zeros, zeros)
+        self._record(ids, t, GONE, zeros, zeros)
 
     def _record(self, ids: Ints, t: Floats, state: int | Ints, mrr_cents: Ints, seats: Ints) -> None:
         if len(ids):
