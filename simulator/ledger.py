@@ -302,16 +302,15 @@ def freeze(
     first_of_account = np.ones(len(acc), dtype=bool)
     first_of_account[1:] = acc[1:] != acc[:-1]
 
-    account_state = _month_end_values(acc, bins, state, first_of_account, n_accounts, months, np.int8)
+    account_state = _month_end_values(acc, bins, state, n_accounts, months, np.int8)
 
     paid_account = np.flatnonzero(~np.isnan(account_first_paid_t))
     row_of = np.full(n_accounts, -1, dtype=np.int64)
     row_of[paid_account] = np.arange(len(paid_account))
     keep = row_of[acc] >= 0
     paid_args = (row_of[acc][keep], bins[keep])
-    paid_first = first_of_account[keep]
-    paid_mrr = _month_end_values(*paid_args, mrr[keep], paid_first, len(paid_account), months)
-    paid_seats = _month_end_values(*paid_args, seats[keep], paid_first, len(paid_account), months)
+    paid_mrr = _month_end_values(*paid_args, mrr[keep], len(paid_account), months)
+    paid_seats = _month_end_values(*paid_args, seats[keep], len(paid_account), months)
 
     acq_cohort = np.floor(user_signup_t[account_owner]).astype(np.int64) if n_accounts else np.zeros(0, np.int64)
     cohort_of_change = acq_cohort[acc]
@@ -360,19 +359,23 @@ def _month_end_values(
     rows: Ints,
     bins: Ints,
     values: Ints,
-    first_of_row: NDArray[np.bool_],
     n_rows: int,
     months: int,
     dtype: type[np.signedinteger[Any]] = np.int64,
 ) -> NDArray[Any]:
-    """(n_rows, months) matrix of each row's value at each month end, from time-ordered change
-    records: a change in month b holds from the end of month b onwards. `dtype` must hold
-    every value and every change (int8 for states keeps the largest matrix small)."""
-    # NOTE: for performance reasons, bincount on flat cells instead of np.add.at (several
-    # times faster on millions of records); float64 sums of integers below 2**53 are exact.
-    width = months + 1
-    flat = np.bincount(rows * width + bins, weights=_deltas(values, first_of_row), minlength=n_rows * width)
-    return np.cumsum(flat.reshape(n_rows, width)[:, :months].astype(dtype), axis=1, dtype=dtype)
+    """(n_rows, months) matrix of each row's value at each month end, from change records
+    sorted by row and time: a change in month b holds from the end of month b onwards.
+    `dtype` must hold every value and every change (int8 keeps the state matrix small)."""
+    # The last record of each (row, month) cell is the month-end value; the change from the
+    # previous cell of the row goes in the cell, and a cumulative sum along months spreads it.
+    last = np.ones(len(rows), dtype=bool)
+    last[:-1] = (rows[1:] != rows[:-1]) | (bins[1:] != bins[:-1])
+    rows, bins, values = rows[last], bins[last], values[last]
+    first_of_row = np.ones(len(rows), dtype=bool)
+    first_of_row[1:] = rows[1:] != rows[:-1]
+    matrix = np.zeros((n_rows, months + 1), dtype=dtype)
+    matrix[rows, bins] = _deltas(values, first_of_row)
+    return np.cumsum(matrix[:, :months], axis=1, dtype=dtype)
 
 
 def _accrue(cohorts: Ints, t: Floats, deltas: Ints, months: int) -> Floats:

@@ -185,7 +185,7 @@ class Reservoir:
 
     def __init__(self, draw: Callable[[int], Any], block: int = 8192) -> None:
         self._draw = draw
-        self._block = block
+        self._block = self._first_block = block
         self._values: NDArray[Any] = draw(0)
         self._next = 0
 
@@ -193,7 +193,9 @@ class Reservoir:
         """The next `count` draws (a read-only view)."""
         end = self._next + count
         if end > len(self._values):
-            self._values = np.concatenate([self._values[self._next :], self._draw(max(self._block, count))])
+            # Blocks grow with demand (up to 64 times the first), so big runs refill rarely.
+            self._block = min(64 * self._first_block, max(self._block, 8 * count))
+            self._values = np.concatenate([self._values[self._next :], self._draw(self._block)])
             self._next, end = 0, count
         out = self._values[self._next : end]
         self._next = end
