@@ -4,16 +4,17 @@ of tests/test_equivalence.py (its `compare_arms`: two-sample KS and Welch's t-te
 defined values of each metric, Fisher's exact test on the share undefined, Bonferroni over
 scenarios × metrics × 3 tests at a 1% family level).
 
-CI runs the same procedure on shrunk scenarios with 100 replications; this is the version
-with power against small differences. A full-size SimPy replication takes about 10 s, so the
-default, 200 replications per engine of all eight scenarios, is about 16,000 CPU-seconds of
-SimPy (over two hours on two cores) plus the fast engine's share. Opt-in: not part of the test
-suite.
+CI runs the same procedure on shrunk scenarios (5% of the volume, 18 months) with 40
+replications per engine; this is the version with power against small differences (with 200
+replications, a standardized difference of 0.49 is detected with 80% power per test). A
+full-size replication takes about 10 s with SimPy and 2–3 s with the fast engine, so the
+default, 200 replications per engine of all eight scenarios, is about 20,000 CPU-seconds:
+nearly three hours on two cores. Opt-in: not part of the test suite.
 
 Prints one JSON object: per scenario, each engine's wall time and, per metric, n, the number of
-replications defining it, both means, the three p-values and pass/fail; then the family, the
-per-test level, the smallest standardized difference detected with 80% power, and `passed`.
-Exits with 1 if some test rejects.
+replications defining it, both means and standard deviations, the three p-values and
+pass/fail; then the family, the per-test level, the smallest standardized difference detected
+with 80% power, and `passed`. Exits with 1 if some test rejects.
 
     python benchmarks/equivalence.py [--reps 200] [--scenarios baseline trial_14d] [--months N]
         [--scale X] [--workers N] [--salt TEXT] [--out FILE]

@@ -472,6 +472,16 @@ class FastEngine:
             else np.asarray([int(steps.values[0]) for steps in self.segment_flow_steps], dtype=np.int64)
         )
 
+        repriced = any(len(s.starts) > 1 for s in [*self.plan_per_seat, *self.plan_base_fee])
+        self.fixed_prices = (
+            None
+            if repriced
+            else (
+                np.asarray([s.values[0] for s in self.plan_per_seat]),
+                np.asarray([s.values[0] for s in self.plan_base_fee]),
+            )
+        )
+
         trial = scenario.monetization.trial
         gated = scenario.monetization.model in ("free_trial", "reverse_trial") and trial.card_required
         self.signup_factor = trial.card_signup_factor if gated else 1.0
@@ -992,6 +1002,10 @@ class FastEngine:
 
     def _set_list_price(self, ids: Ints, plan: Ints, t: Floats) -> None:
         accounts = self.accounts
+        if self.fixed_prices is not None:
+            accounts["per_seat"][ids] = self.fixed_prices[0][plan]
+            accounts["base_fee"][ids] = self.fixed_prices[1][plan]
+            return
         for p in np.unique(plan).tolist():
             mine = plan == p
             accounts["per_seat"][ids[mine]] = _step_values(self.plan_per_seat[p], t[mine])
