@@ -4,7 +4,7 @@ of tests/test_equivalence.py (its `compare_arms`: two-sample KS and Welch's t-te
 defined values of each metric, Fisher's exact test on the share undefined, Bonferroni over
 scenarios × metrics × 3 tests at a 1% family level).
 
-CI runs the same procedure on shrunk scenarios (5% of the volume, 18 months) with 40
+CI runs the same procedure on shrunk scenarios (5% of the volume, 18 months) with 50
 replications per engine; this is the version with power against small differences (with 200
 replications, a standardized difference of 0.49 is detected with 80% power per test). A
 full-size replication takes about 10 s with SimPy and 2–3 s with the fast engine, so the
@@ -17,10 +17,12 @@ pass/fail; then the family, the per-test level, the smallest standardized differ
 with 80% power, and `passed`. Exits with 1 if some test rejects.
 
     python benchmarks/equivalence.py [--reps 200] [--scenarios baseline trial_14d] [--months N]
-        [--scale X] [--workers N] [--salt TEXT] [--out FILE]
+        [--scale X] [--workers N] [--candidate fast] [--salt TEXT] [--out FILE]
 
 --scale and --months shrink the scenarios the way CI does (e.g. --scale 0.05 --months 18),
-for a quick check that the script works; --salt draws fresh seeds (it enters the seed roots).
+for a quick check that the script works; --salt draws fresh seeds (it enters the seed roots);
+--candidate fast-churn+10% or fast-activation-10% compares SimPy with the fast engine on a
+perturbed scenario instead, to see what a given number of replications can detect.
 """
 
 from __future__ import annotations
@@ -45,15 +47,25 @@ sys.path.insert(0, str(ROOT / "tests"))
 from test_equivalence import (  # noqa: E402
     FAMILY_LEVEL,
     FAST,
+    FAST_LESS_ACTIVATION,
+    FAST_MORE_CHURN,
     METRICS,
     REFERENCE,
     SCENARIOS,
     TESTS_PER_METRIC,
+    Arm,
     Replications,
     compare_arms,
     detectable_difference,
     shrunk,
 )
+
+CANDIDATES: dict[str, Arm] = {
+    "fast": FAST,
+    "fast-churn+10%": FAST_MORE_CHURN,
+    "fast-activation-10%": FAST_LESS_ACTIVATION,
+}
+"""The arm compared with SimPy: the fast engine, or it on a perturbed scenario (to see the power)."""
 
 
 def _scenario(path: Path, months: int | None, scale: float) -> Scenario:
@@ -71,6 +83,9 @@ def main() -> int:
     parser.add_argument("--months", type=int, default=None, help="override the horizon")
     parser.add_argument("--scale", type=float, default=1.0, help="scale every volume (as CI does)")
     parser.add_argument("--workers", type=int, default=available_cores(), help="local worker processes")
+    parser.add_argument(
+        "--candidate", default="fast", choices=list(CANDIDATES), help="a perturbed arm shows what the runs can detect"
+    )
     parser.add_argument("--salt", default="", help="text mixed into the seed roots, for fresh samples")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args()
@@ -86,6 +101,7 @@ def main() -> int:
         "scale": args.scale,
         "workers": args.workers,
         "salt": args.salt,
+        "candidate": CANDIDATES[args.candidate].name,
         "family": {
             "scenarios": len(args.scenarios),
             "metrics": list(METRICS),
@@ -106,11 +122,12 @@ def main() -> int:
             scenario = _scenario(path, args.months, args.scale)
             label = f"{name}#{args.salt}" if args.salt else name
             seconds: dict[str, float] = {}
-            for arm in (REFERENCE, FAST):
+            candidate = CANDIDATES[args.candidate]
+            for arm in (REFERENCE, candidate):
                 began = time.perf_counter()
                 replications.ensemble(arm, scenario, label, args.reps)  # kept for compare_arms
                 seconds[arm.name] = round(time.perf_counter() - began, 2)
-            comparisons, ref, _ = compare_arms(replications, scenario, label, REFERENCE, FAST, args.reps)
+            comparisons, ref, _ = compare_arms(replications, scenario, label, REFERENCE, candidate, args.reps)
             ok = not any(c.significant(level) for c in comparisons)
             passed &= ok
             report["scenarios"][name] = {
