@@ -210,7 +210,8 @@ def test_comparison_table_export_selection_and_baseline(tmp_path: Path) -> None:
         assert cell(app, "nrr_12m", ALPHA) == format_value(a["nrr_12m"], "rate", "USD")
         assert cell(app, "cac_payback_months", ALPHA) == format_value(a["cac_payback_months"], "months", "USD")
         # The best value of a row is bold green, in the right direction.
-        for key, higher_is_better in (("mrr@m12", True), ("nrr_12m", True), ("blended_cac", False)):
+        for key, higher_is_better in (("mrr@m12", True), ("arr@horizon", True), ("blended_cac", False)):
+            assert a[key] != b[key], f"{key}: the rows compared need different values"
             best = ALPHA if (a[key] > b[key]) == higher_is_better else BRAVO
             other = BRAVO if best == ALPHA else ALPHA
             assert "green" in str(table(app).get_cell(key, str(best)).style), key
