@@ -310,7 +310,6 @@ class FastEngine:
                 "segment": (np.int16, 0),
                 "account": (np.int64, -1),
                 "inviter": (np.int64, -1),
-                "activation_due_t": (np.float64, INF),
                 "activated_t": (np.float64, np.nan),
                 "invites_sent": (np.int32, 0),
                 "invites_accepted": (np.int32, 0),
@@ -324,7 +323,7 @@ class FastEngine:
                 "owner_activation_t": (np.float64, INF),
                 "wtp": (np.float64, 0.0),
                 "churn_probability": (np.float64, 0.0),
-                "profile_seats": (np.int64, 1),
+                "profile_seats": (np.int64, 0),  # 0 until the traits are drawn
                 "annual_draw": (np.float64, 0.0),
                 "first_exit_draw": (np.float64, 0.0),
                 "first_conversion_draw": (np.float64, 0.0),
@@ -368,7 +367,6 @@ class FastEngine:
             }
         )
         self.account_calendar = Calendar(self.n_steps, self.steps_per_month)
-        self.activation_calendar = Calendar(self.n_steps, self.steps_per_month)
         self.invite_calendar = Calendar(self.n_steps, self.steps_per_month)
         self.repricing_calendar = Calendar(self.n_steps, self.steps_per_month)
         self.spend = np.zeros((len(SpendKind), months))
@@ -511,9 +509,8 @@ class FastEngine:
         while True:
             accounts = self.account_calendar.pop(step)
             repricings = self.repricing_calendar.pop(step)
-            activations = self.activation_calendar.pop(step)
             invites = self.invite_calendar.pop(step)
-            if accounts is None and repricings is None and activations is None and invites is None:
+            if accounts is None and repricings is None and invites is None:
                 if arrivals is not None:
                     self._signup(arrivals)
                     arrivals = None
@@ -527,8 +524,6 @@ class FastEngine:
                     self._reprice(repricings)
                 accounts = self.account_calendar.pop(step)
                 repricings = self.repricing_calendar.pop(step)
-            if activations is not None:
-                self._activate(activations)
             viral = self._send_invites(invites) if invites is not None else None
             # One batch of signups per round: the step's arrivals and the invites accepted.
             batch = Signups.join_batches(arrivals, viral)
@@ -672,7 +667,6 @@ class FastEngine:
         users["channel"][rows] = channel
         users["segment"][rows] = segment
         users["inviter"][rows] = inviter
-        users["activation_due_t"][rows] = activation_t
 
         own = join < 0
         account = join.copy()
@@ -687,7 +681,8 @@ class FastEngine:
             left_already = self._join(account[joining], t[joining])
         users["account"][rows] = account
         self.active_users += n - left_already
-        self.activation_calendar.push(ids[np.isfinite(activation_t)], activation_t[np.isfinite(activation_t)])
+        activates = np.isfinite(activation_t)
+        self._activate(ids[activates], activation_t[activates])
 
     def _join(self, account: Ints, t: Floats) -> int:
         """Members join existing accounts (a seat each on a paying account). Returns how many
@@ -727,11 +722,6 @@ class FastEngine:
         accounts["owner"][rows] = owner
         accounts["segment"][rows] = segment
         accounts["owner_activation_t"][rows] = owner_activation_t
-        log_wtp = self.wtp_log_median[segment] + self.wtp_sigma[segment] * draws.normal("account_profile", n)
-        accounts["wtp"][rows] = np.exp(log_wtp)
-        accounts["churn_probability"][rows] = _by_segment(self.churn_draws, segment, 0.0)
-        accounts["profile_seats"][rows] = 1 + _by_segment(self.extra_seat_draws, segment, 0)
-        accounts["annual_draw"][rows] = draws.uniform("account_profile", n)
         accounts["first_conversion_draw"][rows] = draws.exponential("account_profile", n)
         accounts["first_exit_draw"][rows] = draws.exponential("account_profile", n)
         model = self.segment_models[segment]
@@ -818,6 +808,26 @@ class FastEngine:
                 mine = due == kind
                 handler(ids[mine], t[mine])
 
+    def _draw_traits(self, ids: Ints) -> None:
+        """An account's willingness to pay, churn probability, seats and billing-period draw,
+        drawn when it first weighs the plans.
+
+        NOTE: for performance reasons, not when it opens (as the SimPy engine does): most
+        accounts never weigh a plan, and the traits are independent of all that happens
+        before, so the distribution is the same."""
+        accounts = self.accounts
+        ids = ids[accounts["profile_seats"][ids] == 0]
+        n = len(ids)
+        if n == 0:
+            return
+        segment = accounts["segment"][ids]
+        draws = self.draws
+        log_wtp = self.wtp_log_median[segment] + self.wtp_sigma[segment] * draws.normal("account_profile", n)
+        accounts["wtp"][ids] = np.exp(log_wtp)
+        accounts["churn_probability"][ids] = _by_segment(self.churn_draws, segment, 0.0)
+        accounts["profile_seats"][ids] = 1 + _by_segment(self.extra_seat_draws, segment, 0)
+        accounts["annual_draw"][ids] = draws.uniform("account_profile", n)
+
     def _trial_end(self, ids: Ints, t: Floats) -> None:
         accounts = self.accounts
         segment = accounts["segment"][ids]
@@ -826,6 +836,7 @@ class FastEngine:
         wants = self.draws.uniform("conversion", len(ids)) < p_buy
         plan = np.full(len(ids), -1, dtype=np.int64)
         if np.count_nonzero(wants):
+            self._draw_traits(ids[wants])
             plan[wants] = self._best_plan(ids[wants], self._seats_wanted(ids[wants]), t[wants])
         buys = plan >= 0
         accounts["trial_end_t"][ids] = t
@@ -841,6 +852,7 @@ class FastEngine:
             self._start_free(ids[to_free], t[to_free], None)
 
     def _upgrade(self, ids: Ints, t: Floats) -> None:
+        self._draw_traits(ids)
         plan = self._best_plan(ids, self._seats_wanted(ids), t)
         buys = plan >= 0
         if np.count_nonzero(buys):
@@ -852,6 +864,7 @@ class FastEngine:
         self._leave_at(rest[leaves], exit_t[leaves])
 
     def _pay_at_activation(self, ids: Ints, t: Floats) -> None:
+        self._draw_traits(ids)
         plan = self._best_plan(ids, self._seats_wanted(ids), t)
         buys = plan >= 0
         if np.count_nonzero(buys):
@@ -1095,12 +1108,14 @@ class FastEngine:
         self.spend[kind] += np.bincount(month[inside], weights=amount[inside], minlength=self.months)[: self.months]
 
     # --- users: activation and invites -------------------------------------------------------
-    def _activate(self, ids: Ints) -> None:
-        users, accounts = self.users, self.accounts
-        t = users["activation_due_t"][ids]
-        # Activation is recorded only while the account lives (as in the SimPy engine).
-        alive = accounts["end_t"][users["account"][ids]] > t
-        ids, t = ids[alive], t[alive]
+    def _activate(self, ids: Ints, t: Floats) -> None:
+        """Users who will activate at `t`: their activation and invites, drawn at signup.
+
+        NOTE: for performance reasons, not at activation time: nothing that happens between
+        signup and activation changes either. An activation whose account has closed by then
+        does not happen; the ledger drops it (`_ledger`), and its invites are dropped when
+        their time comes, as every invite from a closed account is (`_send_invites`)."""
+        users = self.users
         users["activated_t"][ids] = t
         segment = users["segment"][ids]
         mean = self.invites_mean[segment]
@@ -1187,7 +1202,10 @@ class FastEngine:
             return accounts.used(name)[account_order]
 
         activated_t = by_user("activated_t")
-        activated_t[activated_t >= self.months] = np.nan
+        end_t = by_account("end_t")
+        account_of_user = account_rank[by_user("account")]
+        # Activations past the horizon, or after the account closed, did not happen.
+        activated_t[(activated_t >= self.months) | (end_t[account_of_user] <= activated_t)] = np.nan
         return freeze(
             months=self.months,
             currency=self.scenario.currency,
@@ -1197,7 +1215,7 @@ class FastEngine:
             user_signup_t=by_user("signup_t"),
             user_channel=by_user("channel"),
             user_segment=by_user("segment"),
-            user_account=account_rank[by_user("account")],
+            user_account=account_of_user,
             user_inviter=inviter,
             user_activated_t=activated_t,
             user_invites_sent=by_user("invites_sent"),
@@ -1206,7 +1224,7 @@ class FastEngine:
             account_first_paid_t=_before(by_account("first_paid_t"), self.months),
             account_trial_end_t=_before(by_account("trial_end_t"), self.months),
             account_trial_converted=by_account("trial_converted"),
-            account_end_t=by_account("end_t"),
+            account_end_t=end_t,
             changes=AccountChanges(account=account_rank[account], t=t, state=state, mrr_cents=mrr, seats=seats),
             spend=self.spend,
         )
