@@ -851,12 +851,18 @@ class FastEngine:
             self._set_free(ids[to_free], t[to_free])
             self._start_free(ids[to_free], t[to_free], None)
 
-    def _upgrade(self, ids: Ints, t: Floats) -> None:
+    def _buy_what_is_worth_it(self, ids: Ints, t: Floats) -> Bools:
+        """Accounts weigh the plans now; those for which one is worth its price start paying.
+        Returns which did."""
         self._draw_traits(ids)
         plan = self._best_plan(ids, self._seats_wanted(ids), t)
         buys = plan >= 0
         if np.count_nonzero(buys):
             self._start_paying(ids[buys], t[buys], plan[buys])
+        return buys
+
+    def _upgrade(self, ids: Ints, t: Floats) -> None:
+        buys = self._buy_what_is_worth_it(ids, t)
         # Found no plan worth its price: stays free until it goes inactive, never weighs again.
         rest = ids[~buys]
         exit_t = self.accounts["exit_t"][rest]
@@ -864,11 +870,7 @@ class FastEngine:
         self._leave_at(rest[leaves], exit_t[leaves])
 
     def _pay_at_activation(self, ids: Ints, t: Floats) -> None:
-        self._draw_traits(ids)
-        plan = self._best_plan(ids, self._seats_wanted(ids), t)
-        buys = plan >= 0
-        if np.count_nonzero(buys):
-            self._start_paying(ids[buys], t[buys], plan[buys])
+        buys = self._buy_what_is_worth_it(ids, t)
         self._close(ids[~buys], t[~buys])
 
     def _start_paying(self, ids: Ints, t: Floats, plan: Ints) -> None:
