@@ -294,8 +294,11 @@ def freeze(
     """The frozen Ledger of a run's records: every engine ends here, so that the month-end
     matrices and accrued revenue are computed one way only."""
     n_accounts = len(account_owner)
-    # lexsort is stable: ties in (account, t) keep the order in which they happened.
-    order = np.lexsort((changes.t, changes.account))
+    # By account, then time; ties keep the order in which they happened. Two stable sorts give
+    # the same order as np.lexsort, faster: records arrive nearly in time order (timsort) and
+    # account ids are integers (radix sort).
+    by_time = np.argsort(changes.t, kind="stable")
+    order = by_time[np.argsort(changes.account[by_time], kind="stable")]
     acc, t = changes.account[order], changes.t[order]
     state, mrr, seats = changes.state[order], changes.mrr_cents[order], changes.seats[order]
     bins = np.minimum(np.floor(t).astype(np.int64), months)  # month `months` = beyond horizon

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from simulator.engines.sampling import RandomStreams
+from simulator.engines.sampling import LogNormalMonths, RandomStreams
 from simulator.engines.simpy_engine import SimulationLimitError
 from simulator.engines.timeline import Schedules, Step
 from simulator.ledger import AccountChanges, AccountState, Channel, Ledger, SpendKind, freeze
@@ -544,9 +544,7 @@ class FastEngine:
         rates = np.zeros(self.n_steps)
         starts = [*budget.starts, INF]
         for i, value in enumerate(budget.values):
-            rate = value / paid.cost_per_signup
-            if paid.saturation_budget is not None:
-                rate /= 1.0 + value / paid.saturation_budget
+            rate = paid.signups_per_month(value)
             overlap = np.clip(np.minimum(edges[1:], starts[i + 1]) - np.maximum(edges[:-1], starts[i]), 0.0, None)
             rates += rate * overlap / self.dt
         return rates
@@ -1248,14 +1246,9 @@ def _before(t: NDArray[Any], months: int) -> Floats:
 
 def _log_normal_months(specs: Sequence[LogNormalDays]) -> tuple[Floats, Floats]:
     """(log median in months, sigma) arrays of lognormal durations given in days; a median of
-    0 becomes log 0 = −inf, so that exp(...) samples 0."""
-    log_median, sigma = [], []
-    for spec in specs:
-        median = spec.median_days / DAYS_PER_MONTH
-        with np.errstate(divide="ignore"):
-            log_median.append(float(np.log(median)))
-        sigma.append(spec.sigma)
-    return np.asarray(log_median), np.asarray(sigma, dtype=np.float64)
+    0 has log median −inf, so that exp(...) samples 0."""
+    durations = [LogNormalMonths.from_days(spec) for spec in specs]
+    return np.asarray([d.mu for d in durations]), np.asarray([d.sigma for d in durations], dtype=np.float64)
 
 
 def run_fast(

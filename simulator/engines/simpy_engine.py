@@ -163,9 +163,7 @@ class SimpyEngine:
         market = self.scenario.market.size
         remaining = self._remaining_share()
         budget = self.schedules.paid_budget.at(t)
-        paid = budget / acq.paid.cost_per_signup
-        if acq.paid.saturation_budget is not None:
-            paid /= 1.0 + budget / acq.paid.saturation_budget
+        paid = acq.paid.signups_per_month(budget)
         organic = acq.organic.innovation_rate * market
         if acq.organic.arrivals == "poisson":
             organic += acq.organic.signups_per_month * (1.0 + acq.organic.monthly_growth) ** t

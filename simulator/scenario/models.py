@@ -73,6 +73,13 @@ class PaidChannel(StrictModel):
         "budget / cost_per_signup / (1 + budget / saturation_budget). Empty: no saturation.",
     )
 
+    def signups_per_month(self, budget: float) -> float:
+        """Signups a monthly `budget` buys, before market saturation (diminishing returns)."""
+        rate = budget / self.cost_per_signup
+        if self.saturation_budget is not None:
+            rate /= 1.0 + budget / self.saturation_budget
+        return rate
+
 
 class OrganicChannel(StrictModel):
     """Search, content and direct traffic."""
