@@ -40,6 +40,7 @@ class Pane:
     tmux: str
     socket: str
     session: str
+    status_file: Path
 
     def cmd(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -89,7 +90,7 @@ def tui_session(tmp_path: Path) -> Iterator[Pane]:
     # pass Escape through at once, never reuse a user's server (a unique socket name).
     config = tmp_path / "tmux.conf"
     config.write_text("set -g remain-on-exit on\nset -s escape-time 0\nset -g history-limit 2000\n", encoding="utf-8")
-    pane = Pane(tmux, f"plgsim-test-{os.getpid()}-{uuid.uuid4().hex[:8]}", "plgsim")
+    pane = Pane(tmux, f"plgsim-test-{os.getpid()}-{uuid.uuid4().hex[:8]}", "plgsim", tmp_path / "exit-status")
     env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
     env.setdefault("TERM", "xterm-256color")
     socket_path = ""
@@ -111,7 +112,9 @@ def tui_session(tmp_path: Path) -> Iterator[Pane]:
                 str(HEIGHT),
                 "-c",
                 str(ROOT),
-                shlex.join([plgsim, "tui", "tests/data/tui"]),
+                # The shell records the exit status in a file: tmux may mark the pane dead
+                # before it has reaped the process, and under load it can take seconds more.
+                f"{shlex.join([plgsim, 'tui', 'tests/data/tui'])}; echo $? > {shlex.quote(str(pane.status_file))}",
             ],
             env=env,
             check=True,
@@ -155,12 +158,10 @@ def _drive(pane: Pane) -> None:
 
     pane.send("q")
     deadline = time.monotonic() + STEP_TIMEOUT
-    # tmux marks the pane dead when the terminal closes, and learns the exit status a moment
-    # later when it reaps the process: wait for both.
-    while (state := pane.state()) is not None and (not state[0] or state[1] is None) and time.monotonic() < deadline:
+    while not pane.status_file.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert state is None or state[0], f"plgsim still running {STEP_TIMEOUT:.0f} s after 'q':\n{pane.capture()}"
-    if state is not None:
-        after = pane.capture()
-        assert "Traceback" not in after, after
-        assert state[1] == 0, f"plgsim exited with status {state[1]}:\n{after}"
+    after = pane.capture()
+    assert pane.status_file.exists(), f"plgsim still running {STEP_TIMEOUT:.0f} s after 'q':\n{after}"
+    assert "Traceback" not in after, after
+    status = pane.status_file.read_text(encoding="utf-8").strip()
+    assert status == "0", f"plgsim exited with status {status}:\n{after}"
