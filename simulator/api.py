@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any
 
 from simulator.engines.fast_engine import run_fast
 from simulator.engines.simpy_engine import run_simpy
@@ -20,8 +20,9 @@ from simulator.runner.grid import Value
 from simulator.runner.replications import ProgressCallback, assemble, ensemble_jobs, run_jobs
 from simulator.runner.sweep import SweepResult, grid_points, sweep_axes
 from simulator.scenario import Scenario, load_scenario
+from simulator.scenario.models import EngineName
 
-Engine = Literal["fast", "simpy"]
+Engine = EngineName
 
 
 def _resolve(scenario: Scenario | str | Path, months: int | None, engine: Engine | None = None) -> Scenario:

@@ -21,7 +21,7 @@ import tomllib
 from collections.abc import Awaitable, Callable
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pytest
 from textual.pilot import Pilot
@@ -35,6 +35,7 @@ from simulator.formatting import format_value
 from simulator.runner.ensemble import Ensemble
 from simulator.scenario import Scenario
 from simulator.scenario.loading import parent_of
+from simulator.scenario.models import EngineName
 from tui.app import HelpScreen, PlgsimApp
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -455,7 +456,7 @@ def test_a_newer_edit_cancels_the_stale_run_and_only_the_final_inputs_are_shown(
         reps: int,
         on_progress: Callable[[float], None],
         workers: int | None = None,
-        engine: Literal["fast", "simpy"] | None = None,
+        engine: EngineName | None = None,
     ) -> Ensemble:
         shares: list[float] = []
         runs.append(shares)

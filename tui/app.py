@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on
@@ -39,6 +39,7 @@ from simulator.engines.simpy_engine import SimulationLimitError
 from simulator.files import write_atomic, write_csv_table
 from simulator.runner.ensemble import Ensemble
 from simulator.scenario import Scenario, ScenarioError
+from simulator.scenario.models import EngineName
 from tui.assumptions import Assumption, apply_edits, assumptions, parse_number
 from tui.catalog import Entry, discover, load_entry
 from tui.comparison import comparison_rows, export_rows
@@ -135,7 +136,7 @@ class PlgsimApp(App[None]):
         reps: int = 1,
         workers: int | None = None,
         export_dir: Path | None = None,
-        engine: Literal["fast", "simpy"] | None = None,
+        engine: EngineName | None = None,
     ) -> None:
         super().__init__()
         self.paths = list(paths)

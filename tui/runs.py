@@ -4,13 +4,13 @@ cooperative cancellation. Always an Ensemble, so one replication and many share 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
 
 from simulator.api import run, run_many
 from simulator.runner.digest import RunDigest
 from simulator.runner.ensemble import Ensemble
 from simulator.runner.executors import LocalExecutor
 from simulator.scenario import Scenario
+from simulator.scenario.models import EngineName
 
 
 class Stale(Exception):
@@ -22,7 +22,7 @@ def project(
     reps: int,
     on_progress: Callable[[float], None],
     workers: int | None = None,
-    engine: Literal["fast", "simpy"] | None = None,
+    engine: EngineName | None = None,
 ) -> Ensemble:
     """One replication with the scenario seed (the same numbers `plgsim run` prints), or `reps`
     replications on a local process pool. `on_progress` gets the share done; it may raise

@@ -4,13 +4,15 @@ Time advances in steps of `1 / steps_per_month` months (31 steps a month with th
 `simulation.step_days = 1`, so a step is under one day and months are whole steps). In each
 step the engine handles, as arrays:
 
-1. signups from paid, organic and word-of-mouth channels: Poisson counts at the rates of the
-   step's start (market saturation and active users as they stand), at uniform times within it;
+1. signups from paid, organic and word-of-mouth channels: a Poisson process at the rates of
+   the step's start (market saturation and active users as they stand); each new user's
+   activation and invite times are drawn at signup;
 2. account events due in the step (trial ends, upgrade decisions, seat and plan moves,
-   renewals that churn, price rises reaching a renewal, free accounts leaving);
-3. activations due in the step, which draw each user's invites and their send times;
-4. invites due in the step: accepted at the saturation of the moment, each bringing a user
+   renewals that churn, price rises reaching a renewal);
+3. invites due in the step: accepted at the saturation of the moment, each bringing a user
    into the inviter's account or into a new one.
+
+A free account's leaving is booked when it becomes certain, not run as an event.
 
 Every event keeps its exact time, and each draw follows the same distribution as in the
 SimPy engine; what is discretised is only the order of events inside one step (a decision
@@ -64,6 +66,9 @@ FREE, TRIAL, PAYING, GONE = (
     int(s) for s in (AccountState.FREE, AccountState.TRIAL, AccountState.PAYING, AccountState.GONE)
 )
 """Plain ints for the hot paths (an enum member costs an attribute lookup each time)."""
+MODELS = ("freemium", "free_trial", "reverse_trial", "paid_only")
+FREEMIUM, FREE_TRIAL, REVERSE_TRIAL, PAID_ONLY = range(len(MODELS))
+"""Monetization models by index, as `segment_models` holds them."""
 
 
 class Columns:
@@ -407,7 +412,6 @@ class FastEngine:
         self.acceptance = by_segment([v.acceptance_rate for v in virality])
         self.seat_share = by_segment([v.seat_share for v in virality])
         self.referral_reward = by_segment([v.referral_reward for v in virality])
-        self.model = [m.model for m in monetization]
         self.conversion_hazard = by_segment([m.conversion_hazard for m in monetization])
         self.trial_months = by_segment([m.trial.length_days / DAYS_PER_MONTH for m in monetization])
         self.conversion_activated = by_segment([m.trial.conversion_activated for m in monetization])
@@ -416,9 +420,7 @@ class FastEngine:
         self.seat_remove = by_segment([e.seat_remove_rate for e in expansion])
         self.downgrade = by_segment([e.downgrade_rate for e in expansion])
         self.move_rate = self.seat_add + self.seat_remove + self.downgrade
-        self.segment_models = np.asarray(
-            [("freemium", "free_trial", "reverse_trial", "paid_only").index(m) for m in self.model], dtype=np.int64
-        )
+        self.segment_models = np.asarray([MODELS.index(m.model) for m in monetization], dtype=np.int64)
 
         self.flow_names = list(scenario.onboarding)
         flows = [scenario.onboarding[name] for name in self.flow_names]
@@ -516,7 +518,7 @@ class FastEngine:
                     arrivals = None
                     continue
                 return
-            # Accounts first: an invite or activation later in the step must see a close in it.
+            # Accounts first: an invite later in the step must see a close in it.
             while accounts is not None or repricings is not None:
                 if accounts is not None:
                     self._account_events(step, accounts)
@@ -723,16 +725,16 @@ class FastEngine:
         accounts["first_conversion_draw"][rows] = draws.exponential("account_profile", n)
         accounts["first_exit_draw"][rows] = draws.exponential("account_profile", n)
         model = self.segment_models[segment]
-        trial = (model == 1) | (model == 2)
+        trial = (model == FREE_TRIAL) | (model == REVERSE_TRIAL)
         state = np.where(trial, TRIAL, FREE).astype(np.int8)
         accounts["state"][rows] = state
         self._record(ids, t, state.astype(np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64))
         if np.count_nonzero(trial):
             self._schedule(ids[trial], t[trial] + self.trial_months[segment[trial]], Due.TRIAL_END)
-        freemium = model == 0
+        freemium = model == FREEMIUM
         if np.count_nonzero(freemium):
             self._start_free(ids[freemium], t[freemium], None)
-        paid_only = model == 3
+        paid_only = model == PAID_ONLY
         if np.count_nonzero(paid_only):
             po_ids, po_t = ids[paid_only], t[paid_only]
             activated = np.isfinite(owner_activation_t[paid_only])
@@ -842,7 +844,7 @@ class FastEngine:
         if np.count_nonzero(buys):
             self._start_paying(ids[buys], t[buys], plan[buys])
         rest = ~buys
-        reverse = self.segment_models[segment] == 2
+        reverse = self.segment_models[segment] == REVERSE_TRIAL
         self._close(ids[rest & ~reverse], t[rest & ~reverse])
         to_free = rest & reverse
         if np.count_nonzero(to_free):
@@ -1221,8 +1223,8 @@ class FastEngine:
             user_invites_sent=by_user("invites_sent"),
             user_invites_accepted=by_user("invites_accepted"),
             account_owner=owner[account_order],
-            account_first_paid_t=_before(by_account("first_paid_t"), self.months),
-            account_trial_end_t=_before(by_account("trial_end_t"), self.months),
+            account_first_paid_t=by_account("first_paid_t"),  # set by events, all before the horizon
+            account_trial_end_t=by_account("trial_end_t"),
             account_trial_converted=by_account("trial_converted"),
             account_end_t=end_t,
             changes=AccountChanges(account=account_rank[account], t=t, state=state, mrr_cents=mrr, seats=seats),
@@ -1235,13 +1237,6 @@ def _inverse(order: Ints) -> Ints:
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
     return rank
-
-
-def _before(t: NDArray[Any], months: int) -> Floats:
-    """Times at or past the horizon as NaN (they have not happened within the run)."""
-    out = t.astype(np.float64)
-    out[out >= months] = np.nan
-    return out
 
 
 def _log_normal_months(specs: Sequence[LogNormalDays]) -> tuple[Floats, Floats]:

@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNegative = Annotated[float, Field(ge=0.0)]
 
+EngineName = Literal["fast", "simpy"]
+"""The engines a scenario can run on."""
+
 DAYS_PER_MONTH = 365.25 / 12
 """Length of a simulated month in days; all times inside the engines are in months."""
 
@@ -43,7 +46,7 @@ class Simulation(StrictModel):
         description="Longest time in days between updates of the signup rate (0 < x ≤ 1). The fast "
         "engine advances in steps of at most this long (31 or more steps a month).",
     )
-    engine: Literal["fast", "simpy"] = Field(
+    engine: EngineName = Field(
         "fast",
         description="'fast' (vectorized: whole batches of users per step of at most step_days) or "
         "'simpy' (the discrete-event reference: every event at its exact time; required for --events).",
