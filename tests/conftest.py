@@ -17,6 +17,15 @@ DATA = Path(__file__).resolve().parent / "data"
 SCENARIOS = ROOT / "scenarios"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compiled_fast_engine() -> None:
+    """Compile the fast engine once, before any test starts plgsim in a subprocess or a worker
+    pool: they then load the cached machine code instead of each compiling it anew."""
+    from simulator import load_scenario, run
+
+    run(load_scenario(DATA / "tiny.toml"), months=2, engine="fast")
+
+
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT

@@ -88,9 +88,7 @@ class Engine(StrEnum):
 
 EngineOpt = Annotated[
     Engine | None,
-    typer.Option(
-        help="Override simulation.engine: 'fast' (vectorized, the default) or 'simpy' (the discrete-event reference)."
-    ),
+    typer.Option(help="Override simulation.engine: 'fast' (compiled, the default) or 'simpy' (the SimPy reference)."),
 ]
 
 

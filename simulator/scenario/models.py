@@ -43,13 +43,12 @@ class Simulation(StrictModel):
         1.0,
         gt=0.0,
         le=1.0,
-        description="Longest time in days between updates of the signup rate (0 < x ≤ 1). The fast "
-        "engine advances in steps of at most this long (31 or more steps a month).",
+        description="Longest time in days between updates of the signup rate (0 < x ≤ 1).",
     )
     engine: EngineName = Field(
         "fast",
-        description="'fast' (vectorized: whole batches of users per step of at most step_days) or "
-        "'simpy' (the discrete-event reference: every event at its exact time; required for --events).",
+        description="'fast' (the same discrete-event simulation compiled with numba) or 'simpy' "
+        "(the reference, SimPy processes; required for --events).",
     )
 
 

@@ -1,0 +1,965 @@
+"""The compiled engine's event loop: the SimPy engine's processes as one numba-compiled loop.
+
+Each SimPy process of `simpy_engine.py` becomes a chain of events on one binary heap, and each
+`yield env.timeout(...)` a push of the event that resumes it. Events keep SimPy's order: by
+time, then by the order in which they were scheduled. The state lives in a few 2-D arrays,
+one row per user, account, account change, spend record or heap entry, with named columns
+(the constants below), so that numba compiles the loop without Python objects.
+
+`State` and `Params` are numba structrefs: passed by reference, so a call costs one pointer
+and the loop may replace a full array by a larger one. `advance` runs the events before a
+given time.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numba import njit, types
+from numba.experimental import structref
+
+from simulator.ledger import AccountState, Channel, SpendKind
+
+INF = math.inf
+
+# --- account states and channels (the values of simulator.ledger's enums) -----------------
+FREE, TRIAL, PAYING, GONE = (
+    int(s) for s in (AccountState.FREE, AccountState.TRIAL, AccountState.PAYING, AccountState.GONE)
+)
+PAID, ORGANIC, WORD_OF_MOUTH, VIRAL = (
+    int(c) for c in (Channel.PAID, Channel.ORGANIC, Channel.WORD_OF_MOUTH, Channel.VIRAL)
+)
+SPEND_ONBOARDING, SPEND_REFERRAL = int(SpendKind.ONBOARDING), int(SpendKind.REFERRAL)
+FREEMIUM, FREE_TRIAL, REVERSE_TRIAL, PAID_ONLY = 0, 1, 2, 3
+MODELS = {"freemium": FREEMIUM, "free_trial": FREE_TRIAL, "reverse_trial": REVERSE_TRIAL, "paid_only": PAID_ONLY}
+
+# --- event kinds: an event's payload is id * 16 + kind -------------------------------------
+K_ARRIVAL_WAKE, K_ARRIVAL = 0, 1  # the channels' Poisson process: redraw the rate / a signup
+K_EVEN_WAKE, K_EVEN = 2, 3  # evenly spaced organic signups
+K_ACTIVATE, K_INVITE = 4, 5  # a user (id): activation, one invite
+K_TRIAL_END, K_PAID_ONLY_DECIDE, K_UNACTIVATED_LEAVE = 6, 7, 8  # an account (id) ...
+K_FREE_START, K_FREE_BUY, K_FREE_EXIT = 9, 10, 11
+K_PAY_MOVE, K_PAY_END = 12, 13  # aux: the paying phase's epoch
+K_PRICE_RISE, K_REPRICE = 14, 15  # id: the repricing; aux: epoch * 1024 + repricing
+REPRICINGS_MAX = 1024
+
+# --- where a paying phase returns when it ends back on the free plan ----------------------
+ORIGIN_TOP, ORIGIN_LOOP = 0, 1  # the free phases from the start (first draws) / with new draws
+
+# --- columns ---------------------------------------------------------------------------------
+# counters (state.c)
+N_USERS, N_ACCOUNTS, N_CHANGES, N_SPEND, HEAP_SIZE, SEQ, SIGNUPS, ACTIVE_USERS, STATUS = range(9)
+STATUS_MAX_USERS, STATUS_NEEDS_DRAWS = 1, 2
+# scalars (state.f)
+NOW, HORIZON, ARRIVAL_PAID, ARRIVAL_ORGANIC, ARRIVAL_TOTAL = range(5)
+# users: floats (uf), ints (ui)
+U_SIGNUP_T, U_ACTIVATED_T = range(2)
+U_CHANNEL, U_SEGMENT, U_ACCOUNT, U_INVITER, U_SENT, U_ACCEPTED = range(6)
+# accounts: floats (af), ints (ai)
+(
+    A_OWNER_ACTIVATION_T,
+    A_WTP,
+    A_CHURN_P,
+    A_ANNUAL_DRAW,
+    A_FIRST_CONVERSION,
+    A_FIRST_EXIT,
+    A_PRICE_SEAT,
+    A_PRICE_BASE,
+    A_PAYING_SINCE,
+    A_CHURN_T,
+    A_TO_EXIT,
+    A_FIRST_PAID_T,
+    A_TRIAL_END_T,
+    A_END_T,
+) = range(14)
+AF_COLUMNS = 14
+(
+    A_SEGMENT,
+    A_PROFILE_SEATS,
+    A_MEMBERS,
+    A_STATE,
+    A_EPOCH,
+    A_PLAN,
+    A_ANNUAL,
+    A_SEATS,
+    A_ORIGIN,
+    A_OWNER,
+    A_TRIAL_CONVERTED,
+) = range(11)
+AI_COLUMNS = 11
+# account changes: time (ct), ints (ci)
+C_ACCOUNT, C_STATE, C_MRR, C_SEATS = range(4)
+# spend: floats (sf: time, amount), kind (sk)
+S_T, S_AMOUNT = range(2)
+# heap: time (ht), ints (hi)
+H_SEQ, H_PAYLOAD, H_AUX = range(3)
+
+# --- rows of pre-drawn random numbers (state.dr), with the stream each comes from -----------
+(
+    D_ARRIVAL_EXP,
+    D_CHANNEL_U,
+    D_SEGMENT_U,
+    D_ACTIVATION_U,
+    D_ACTIVATION_N,
+    D_PROFILE_N,
+    D_PROFILE_U,
+    D_PROFILE_EXP,
+    D_INVITE_N,
+    D_ACCEPTANCE_U,
+    D_FREE_EXP,
+    D_CONVERSION_U,
+    D_CONVERSION_EXP,
+    D_PAID_U,
+    D_EXPANSION_EXP,
+    D_EXPANSION_U,
+    D_PRICE_U,
+) = range(17)
+DRAW_ROWS = (
+    ("arrivals", "exponential"),
+    ("channel", "uniform"),
+    ("segment", "uniform"),
+    ("activation", "uniform"),
+    ("activation", "normal"),
+    ("account_profile", "normal"),
+    ("account_profile", "uniform"),
+    ("account_profile", "exponential"),
+    ("invites", "normal"),
+    ("acceptance", "uniform"),
+    ("free_lifetime", "exponential"),
+    ("conversion", "uniform"),
+    ("conversion", "exponential"),
+    ("paid_lifetime", "uniform"),
+    ("expansion", "exponential"),
+    ("expansion", "uniform"),
+    ("price_response", "uniform"),
+)
+"""(stream, distribution) of each fixed row; then one row per segment of each of SEGMENT_DRAWS."""
+D_CHURN_BETA = len(DRAW_ROWS)  # + segment: monthly churn θ ~ Beta(α, β)
+SEGMENT_DRAWS = (("account_profile", "churn_beta"), ("account_profile", "extra_seats"), ("invites", "invites"))
+DRAW_MARGIN = 4
+"""Draws of one row that an event may take, beyond an activation's invite delays."""
+
+# --- parameter columns ---------------------------------------------------------------------
+(
+    G_MARKET,
+    G_SIGNUP_FACTOR,
+    G_STEP,
+    G_INNOVATION,
+    G_ORGANIC,
+    G_ORGANIC_GROWTH,
+    G_ORGANIC_POISSON,
+    G_IMITATION,
+    G_MAX_USERS,
+    G_EVEN,
+) = range(10)
+(
+    SEG_CUMULATIVE_SHARE,
+    SEG_WTP_MU,
+    SEG_WTP_SIGMA,
+    SEG_EXTRA_SEATS,
+    SEG_CHURN_ALPHA,
+    SEG_CHURN_BETA,
+    SEG_FREE_HAZARD,
+    SEG_UNACTIVATED_HAZARD,
+    SEG_DOWNGRADE_TO_FREE,
+    SEG_PRICE_CHURN,
+    SEG_INVITES,
+    SEG_DISPERSION,
+    SEG_CYCLE_MU,
+    SEG_CYCLE_SIGMA,
+    SEG_ACCEPTANCE,
+    SEG_SEAT_SHARE,
+    SEG_REWARD,
+    SEG_CONVERSION_HAZARD,
+    SEG_TRIAL_MONTHS,
+    SEG_TRIAL_CONVERSION_ACTIVATED,
+    SEG_TRIAL_CONVERSION_NOT_ACTIVATED,
+    SEG_SEAT_ADD,
+    SEG_SEAT_REMOVE,
+    SEG_DOWNGRADE,
+    SEG_MODEL,
+) = range(25)
+SEG_COLUMNS = 25
+FLOW_ACTIVATION, FLOW_TTV_MU, FLOW_TTV_SIGMA, FLOW_COST = range(4)
+PLAN_MIN_SEATS, PLAN_MAX_SEATS, PLAN_VALUE, PLAN_ANNUAL_SHARE, PLAN_ANNUAL_DISCOUNT = range(5)
+
+
+@structref.register
+class _ParamsType(types.StructRef):
+    def preprocess_fields(self, fields: Any) -> Any:
+        return tuple((name, types.unliteral(typ)) for name, typ in fields)  # type: ignore[no-untyped-call]
+
+
+@structref.register
+class _StateType(types.StructRef):
+    def preprocess_fields(self, fields: Any) -> Any:
+        return tuple((name, types.unliteral(typ)) for name, typ in fields)  # type: ignore[no-untyped-call]
+
+
+class Params(structref.StructRefProxy):
+    """A scenario as arrays. Step functions of time are rows of starts (padded with +inf)
+    and the values that hold from each start on.
+
+    g (G,) global scalars; seg (S, SEG_COLUMNS); flow (F, 4); flow_starts, flow_ids (S, J):
+    each segment's onboarding flow; plan (P, 5), max seats +inf when unlimited; price_starts,
+    price_seat, price_base (P, J); budget_starts, paid_rate (J,): paid signups per month
+    before saturation; repricing_t, repricing_plan (K,): price changes for existing customers.
+    """
+
+
+PARAMS_FIELDS = (
+    "g",
+    "seg",
+    "flow",
+    "flow_starts",
+    "flow_ids",
+    "plan",
+    "price_starts",
+    "price_seat",
+    "price_base",
+    "budget_starts",
+    "paid_rate",
+    "repricing_t",
+    "repricing_plan",
+)
+structref.define_proxy(Params, _ParamsType, list(PARAMS_FIELDS))  # type: ignore[no-untyped-call]
+
+
+class State(structref.StructRefProxy):
+    """Everything that changes during a run, passed by reference (see the column constants):
+    counters c, scalars f; users uf, ui; accounts af, ai; account changes ct (time), ci;
+    spend sf, sk (kind); heap ht (time), hi; pre-drawn numbers dr, row i used from dc[i] to
+    dn[i]."""
+
+
+STATE_FIELDS = ("c", "f", "uf", "ui", "af", "ai", "ct", "ci", "sf", "sk", "ht", "hi", "dr", "dc", "dn")
+structref.define_proxy(State, _StateType, list(STATE_FIELDS))  # type: ignore[no-untyped-call]
+
+
+StateRef = Any
+"""A State as compiled code sees it: fields are attributes (which type checkers cannot see)."""
+ParamsRef = Any
+"""A Params as compiled code sees it."""
+
+
+@njit(cache=True)
+def arrays(s: StateRef) -> tuple[Any, ...]:
+    """The state's arrays, in STATE_FIELDS order (the same arrays, not copies)."""
+    return (s.c, s.f, s.uf, s.ui, s.af, s.ai, s.ct, s.ci, s.sf, s.sk, s.ht, s.hi, s.dr, s.dc, s.dn)
+
+
+@njit(cache=True)
+def set_draws(s: StateRef, dr: Any) -> None:
+    """Replace the pre-drawn numbers (rows keep their cursors)."""
+    s.dr = dr
+
+
+def draw_rows(segments: int) -> int:
+    """Rows of pre-drawn numbers for `segments` segments."""
+    return D_CHURN_BETA + len(SEGMENT_DRAWS) * segments
+
+
+def new_state(horizon: float, users: int, segments: int) -> State:
+    """Empty state with room for about `users` users (the arrays grow as needed)."""
+    return _new_state(float(horizon), max(64, users), draw_rows(segments))
+
+
+# NOTE: for performance reasons. A structref built from Python compiles its constructor in
+# every process (about 1.5 s); built by a cached compiled function, it loads in milliseconds.
+@njit(cache=True)
+def _new_state(horizon: float, rows: int, draws: int) -> State:
+    f = np.zeros(5)
+    f[HORIZON] = horizon
+    return State(  # type: ignore[no-untyped-call]
+        np.zeros(9, dtype=np.int64),
+        f,
+        np.empty((rows, 2)),
+        np.empty((rows, 6), dtype=np.int64),
+        np.empty((rows, AF_COLUMNS)),
+        np.empty((rows, AI_COLUMNS), dtype=np.int64),
+        np.empty(2 * rows),
+        np.empty((2 * rows, 4), dtype=np.int64),
+        np.empty((rows, 2)),
+        np.empty(rows, dtype=np.int64),
+        np.empty(rows),
+        np.empty((rows, 3), dtype=np.int64),
+        np.empty((draws, 0)),
+        np.zeros(draws, dtype=np.int64),
+        np.zeros(draws, dtype=np.int64),
+    )
+
+
+@njit(cache=True)
+def new_params(
+    g: Any,
+    seg: Any,
+    flow: Any,
+    flow_starts: Any,
+    flow_ids: Any,
+    plan: Any,
+    price_starts: Any,
+    price_seat: Any,
+    price_base: Any,
+    budget_starts: Any,
+    paid_rate: Any,
+    repricing_t: Any,
+    repricing_plan: Any,
+) -> Params:
+    """Params of these arrays (see Params), built by compiled code (see _new_state)."""
+    return Params(  # type: ignore[no-untyped-call]
+        g,
+        seg,
+        flow,
+        flow_starts,
+        flow_ids,
+        plan,
+        price_starts,
+        price_seat,
+        price_base,
+        budget_starts,
+        paid_rate,
+        repricing_t,
+        repricing_plan,
+    )
+
+
+# --- growing ---------------------------------------------------------------------------------
+@njit(cache=True)
+def _grown(a: Any, rows: int) -> Any:
+    new = np.empty((rows, *a.shape[1:]), dtype=a.dtype)
+    new[: a.shape[0]] = a
+    return new
+
+
+@njit(cache=True)
+def _with_room(s: StateRef, heap_rows: int) -> None:
+    """Double the arrays that have fewer free rows than one event can fill."""
+    c = s.c
+    if c[N_USERS] + 4 > s.uf.shape[0]:
+        s.uf, s.ui = _grown(s.uf, 2 * s.uf.shape[0]), _grown(s.ui, 2 * s.ui.shape[0])
+    if c[N_ACCOUNTS] + 4 > s.af.shape[0]:
+        s.af, s.ai = _grown(s.af, 2 * s.af.shape[0]), _grown(s.ai, 2 * s.ai.shape[0])
+    if c[N_CHANGES] + 16 > s.ct.shape[0]:
+        s.ct, s.ci = _grown(s.ct, 2 * s.ct.shape[0]), _grown(s.ci, 2 * s.ci.shape[0])
+    if c[N_SPEND] + 8 > s.sf.shape[0]:
+        s.sf, s.sk = _grown(s.sf, 2 * s.sf.shape[0]), _grown(s.sk, 2 * s.sk.shape[0])
+    if c[HEAP_SIZE] + heap_rows + 16 > s.ht.shape[0]:
+        rows = max(2 * s.ht.shape[0], c[HEAP_SIZE] + heap_rows + 16)
+        s.ht, s.hi = _grown(s.ht, rows), _grown(s.hi, rows)
+
+
+# --- the heap: ordered by (time, sequence) as SimPy orders its events ----------------------
+@njit(cache=True)
+def _push(s: StateRef, t: float, payload: int, aux: int) -> None:
+    if t >= s.f[HORIZON]:
+        return  # never reached: the run stops at the horizon
+    ht, hi, c = s.ht, s.hi, s.c
+    seq = c[SEQ]
+    c[SEQ] = seq + 1
+    i = c[HEAP_SIZE]
+    c[HEAP_SIZE] = i + 1
+    while i > 0:
+        parent = (i - 1) >> 1
+        pt = ht[parent]
+        if pt < t or (pt == t and hi[parent, H_SEQ] < seq):
+            break
+        ht[i] = pt
+        hi[i, 0], hi[i, 1], hi[i, 2] = hi[parent, 0], hi[parent, 1], hi[parent, 2]
+        i = parent
+    ht[i] = t
+    hi[i, H_SEQ], hi[i, H_PAYLOAD], hi[i, H_AUX] = seq, payload, aux
+
+
+@njit(cache=True)
+def _pop(s: StateRef) -> tuple[float, int, int]:
+    ht, hi, c = s.ht, s.hi, s.c
+    t, payload, aux = ht[0], hi[0, H_PAYLOAD], hi[0, H_AUX]
+    n = c[HEAP_SIZE] - 1
+    c[HEAP_SIZE] = n
+    if n > 0:
+        last_t, last_seq, last_payload, last_aux = ht[n], hi[n, 0], hi[n, 1], hi[n, 2]
+        i = 0
+        while True:
+            child = 2 * i + 1
+            if child >= n:
+                break
+            right = child + 1
+            if right < n and (ht[right] < ht[child] or (ht[right] == ht[child] and hi[right, 0] < hi[child, 0])):
+                child = right
+            if ht[child] > last_t or (ht[child] == last_t and hi[child, 0] > last_seq):
+                break
+            ht[i] = ht[child]
+            hi[i, 0], hi[i, 1], hi[i, 2] = hi[child, 0], hi[child, 1], hi[child, 2]
+            i = child
+        ht[i] = last_t
+        hi[i, 0], hi[i, 1], hi[i, 2] = last_seq, last_payload, last_aux
+    return t, payload, aux
+
+
+@njit(cache=True)
+def _schedule(s: StateRef, t: float, ident: int, kind: int, aux: int = 0) -> None:
+    _push(s, t, ident * 16 + kind, aux)
+
+
+# --- sampling ---------------------------------------------------------------------------------
+@njit(cache=True)
+def _draw(s: StateRef, row: int) -> float:
+    """The next pre-drawn value of a row of draws (the caller made sure there is one)."""
+    i = s.dc[row]
+    s.dc[row] = i + 1
+    return s.dr[row, i]
+
+
+@njit(cache=True)
+def _lognormal(s: StateRef, row: int, mu: float, sigma: float) -> float:
+    """A lognormal duration in months; 0 without a draw when the median is 0 (mu = −inf)."""
+    if mu == -INF:
+        return 0.0
+    return math.exp(mu + sigma * _draw(s, row))
+
+
+@njit(cache=True)
+def _periods_survived(s: StateRef, monthly_churn: float, period: int) -> int:
+    """Billing periods paid before churn at a renewal: geometric, by inversion of a uniform."""
+    per_period = 1.0 - (1.0 - monthly_churn) ** period
+    if per_period <= 0.0:
+        return 2**31
+    if per_period >= 1.0:
+        return 1
+    periods = math.ceil(math.log1p(-_draw(s, D_PAID_U)) / math.log1p(-per_period))
+    return max(1, min(periods, 2**31))
+
+
+# --- the timeline -------------------------------------------------------------------------------
+@njit(cache=True)
+def _step_index(starts: Any, t: float) -> int:
+    return int(np.searchsorted(starts, t, side="right")) - 1
+
+
+@njit(cache=True)
+def _price(p: ParamsRef, plan: int, t: float) -> tuple[float, float]:
+    j = _step_index(p.price_starts[plan], t)
+    return p.price_seat[plan, j], p.price_base[plan, j]
+
+
+@njit(cache=True)
+def _remaining_share(s: StateRef, p: ParamsRef) -> float:
+    return max(0.0, 1.0 - s.c[SIGNUPS] / p.g[G_MARKET])
+
+
+# --- ledger records ---------------------------------------------------------------------------
+@njit(cache=True)
+def _record_change(s: StateRef, account: int, state: int, mrr_cents: int, seats: int) -> None:
+    n = s.c[N_CHANGES]
+    s.c[N_CHANGES] = n + 1
+    s.ct[n] = s.f[NOW]
+    s.ci[n, C_ACCOUNT], s.ci[n, C_STATE], s.ci[n, C_MRR], s.ci[n, C_SEATS] = account, state, mrr_cents, seats
+
+
+@njit(cache=True)
+def _spend(s: StateRef, kind: int, amount: float) -> None:
+    if amount > 0:
+        n = s.c[N_SPEND]
+        s.c[N_SPEND] = n + 1
+        s.sf[n, S_T], s.sf[n, S_AMOUNT] = s.f[NOW], amount
+        s.sk[n] = kind
+
+
+@njit(cache=True)
+def _account_changed(s: StateRef, account: int, state: int, mrr_cents: int, seats: int) -> None:
+    if state == PAYING and math.isnan(s.af[account, A_FIRST_PAID_T]):
+        s.af[account, A_FIRST_PAID_T] = s.f[NOW]
+    if state == GONE:
+        s.af[account, A_END_T] = s.f[NOW]
+    _record_change(s, account, state, mrr_cents, seats)
+
+
+# --- plans and billing ---------------------------------------------------------------------------
+@njit(cache=True)
+def _bill_for(p: ParamsRef, plan: int, seats: int, per_seat: float, base_fee: float) -> float:
+    return max(seats, p.plan[plan, PLAN_MIN_SEATS]) * per_seat + base_fee
+
+
+@njit(cache=True)
+def _best_plan(s: StateRef, p: ParamsRef, a: int, seats: int, require_gain: bool, cheaper_than: float) -> int:
+    """The plan with the largest surplus for account `a` (-1 if none is worth its price when
+    `require_gain`), among those allowing `seats` and billing less than `cheaper_than`."""
+    best, best_surplus = -1, 0.0 if require_gain else -INF
+    wtp = s.af[a, A_WTP]
+    for plan in range(p.plan.shape[0]):
+        if seats > p.plan[plan, PLAN_MAX_SEATS]:
+            continue
+        per_seat, base_fee = _price(p, plan, s.f[NOW])
+        bill = _bill_for(p, plan, seats, per_seat, base_fee)
+        if bill >= cheaper_than:
+            continue
+        surplus = seats * wtp * p.plan[plan, PLAN_VALUE] - bill
+        if surplus > best_surplus:
+            best, best_surplus = plan, surplus
+    return best
+
+
+@njit(cache=True)
+def _seats_wanted(s: StateRef, a: int) -> int:
+    return max(s.ai[a, A_PROFILE_SEATS], s.ai[a, A_MEMBERS])
+
+
+@njit(cache=True)
+def _bill(s: StateRef, p: ParamsRef, a: int) -> None:
+    plan, seats = s.ai[a, A_PLAN], s.ai[a, A_SEATS]
+    amount = _bill_for(p, plan, seats, s.af[a, A_PRICE_SEAT], s.af[a, A_PRICE_BASE])
+    if s.ai[a, A_ANNUAL]:
+        amount *= 1.0 - p.plan[plan, PLAN_ANNUAL_DISCOUNT]
+    # np.rint rounds half to even, as Python's round() in the SimPy engine does.
+    _account_changed(s, a, s.ai[a, A_STATE], int(np.rint(amount * 100)), seats)
+
+
+@njit(cache=True)
+def _set_state(s: StateRef, p: ParamsRef, a: int, state: int) -> None:
+    s.ai[a, A_STATE] = state
+    if state == PAYING:
+        _bill(s, p, a)
+    else:
+        _account_changed(s, a, state, 0, 0)
+
+
+@njit(cache=True)
+def _close(s: StateRef, p: ParamsRef, a: int) -> None:
+    s.c[ACTIVE_USERS] -= s.ai[a, A_MEMBERS]
+    _set_state(s, p, a, GONE)
+
+
+@njit(cache=True)
+def _set_plan(s: StateRef, p: ParamsRef, a: int, plan: int) -> None:
+    s.ai[a, A_PLAN] = plan
+    s.af[a, A_PRICE_SEAT], s.af[a, A_PRICE_BASE] = _price(p, plan, s.f[NOW])
+
+
+@njit(cache=True)
+def _change_seats(s: StateRef, p: ParamsRef, a: int, seats: int) -> None:
+    if seats > p.plan[s.ai[a, A_PLAN], PLAN_MAX_SEATS]:
+        plan = _best_plan(s, p, a, seats, False, INF)
+        if plan < 0:
+            return  # no plan allows that many seats
+        _set_plan(s, p, a, plan)
+    s.ai[a, A_SEATS] = seats
+    _bill(s, p, a)
+
+
+@njit(cache=True)
+def _downgrade(s: StateRef, p: ParamsRef, a: int) -> None:
+    current = _bill_for(p, s.ai[a, A_PLAN], s.ai[a, A_SEATS], s.af[a, A_PRICE_SEAT], s.af[a, A_PRICE_BASE])
+    plan = _best_plan(s, p, a, s.ai[a, A_SEATS], False, current)
+    if plan >= 0:
+        _set_plan(s, p, a, plan)
+        _bill(s, p, a)
+
+
+# --- acquisition ------------------------------------------------------------------------------
+@njit(cache=True)
+def _arrival_wake(s: StateRef, p: ParamsRef) -> None:
+    """The channels' rates now; the next signup, or a wake-up to redraw at a new rate."""
+    now, g = s.f[NOW], p.g
+    remaining = _remaining_share(s, p)
+    paid = p.paid_rate[_step_index(p.budget_starts, now)]
+    organic = g[G_INNOVATION]
+    if g[G_ORGANIC_POISSON] > 0:
+        organic += g[G_ORGANIC] * (1.0 + g[G_ORGANIC_GROWTH]) ** now
+    word_of_mouth = g[G_IMITATION] * s.c[ACTIVE_USERS]
+    scale = remaining * g[G_SIGNUP_FACTOR]
+    paid, organic, word_of_mouth = paid * scale, organic * scale, word_of_mouth * scale
+    total = paid + organic + word_of_mouth
+    wait = _draw(s, D_ARRIVAL_EXP) / total if total > 0 else INF
+    # Memorylessness: waking after a step without an arrival and redrawing at the updated
+    # rate is exact for a rate that is constant over the step.
+    next_budget = p.budget_starts[_step_index(p.budget_starts, now) + 1]
+    until_update = min(g[G_STEP], next_budget - now)
+    if wait > until_update:
+        _schedule(s, now + until_update, 0, K_ARRIVAL_WAKE)
+        return
+    s.f[ARRIVAL_PAID], s.f[ARRIVAL_ORGANIC], s.f[ARRIVAL_TOTAL] = paid, organic, total
+    _schedule(s, now + wait, 0, K_ARRIVAL)
+
+
+@njit(cache=True)
+def _arrival(s: StateRef, p: ParamsRef) -> None:
+    u = _draw(s, D_CHANNEL_U) * s.f[ARRIVAL_TOTAL]
+    paid, organic = s.f[ARRIVAL_PAID], s.f[ARRIVAL_ORGANIC]
+    channel = PAID if u < paid else ORGANIC if u < paid + organic else WORD_OF_MOUTH
+    _signup(s, p, channel, _draw_segment(s, p), -1, -1)
+
+
+@njit(cache=True)
+def _even_wake(s: StateRef, p: ParamsRef) -> None:
+    now, g = s.f[NOW], p.g
+    rate = g[G_ORGANIC] * (1.0 + g[G_ORGANIC_GROWTH]) ** now * _remaining_share(s, p) * g[G_SIGNUP_FACTOR]
+    if rate <= 0:
+        _schedule(s, now + g[G_STEP], 0, K_EVEN_WAKE)
+    else:
+        _schedule(s, now + 1.0 / rate, 0, K_EVEN)
+
+
+@njit(cache=True)
+def _draw_segment(s: StateRef, p: ParamsRef) -> int:
+    n = p.seg.shape[0]
+    if n == 1:
+        return 0
+    u = _draw(s, D_SEGMENT_U)
+    for segment in range(n - 1):
+        if u < p.seg[segment, SEG_CUMULATIVE_SHARE]:
+            return segment
+    return n - 1
+
+
+@njit(cache=True)
+def _signup(s: StateRef, p: ParamsRef, channel: int, segment: int, join: int, inviter: int) -> None:
+    """A person signs up: into a new account of their own, or into `join` as a member."""
+    c, now = s.c, s.f[NOW]
+    c[SIGNUPS] += 1
+    if c[SIGNUPS] > p.g[G_MAX_USERS]:
+        c[STATUS] = STATUS_MAX_USERS
+        return
+    flow = p.flow_ids[segment, _step_index(p.flow_starts[segment], now)]
+    activates = _draw(s, D_ACTIVATION_U) < p.flow[flow, FLOW_ACTIVATION]
+    time_to_value = _lognormal(s, D_ACTIVATION_N, p.flow[flow, FLOW_TTV_MU], p.flow[flow, FLOW_TTV_SIGMA])
+    _spend(s, SPEND_ONBOARDING, p.flow[flow, FLOW_COST])
+    account = _open_account(s, p, segment, now + time_to_value if activates else INF) if join < 0 else join
+    user = c[N_USERS]
+    c[N_USERS] = user + 1
+    s.uf[user, U_SIGNUP_T], s.uf[user, U_ACTIVATED_T] = now, np.nan
+    ui = s.ui
+    ui[user, U_CHANNEL], ui[user, U_SEGMENT], ui[user, U_ACCOUNT] = channel, segment, account
+    ui[user, U_INVITER], ui[user, U_SENT], ui[user, U_ACCEPTED] = inviter, 0, 0
+    if join < 0:
+        _start_account(s, p, account)
+    else:
+        s.ai[account, A_MEMBERS] += 1
+        if s.ai[account, A_STATE] == PAYING:
+            _change_seats(s, p, account, s.ai[account, A_SEATS] + 1)
+    c[ACTIVE_USERS] += 1
+    if activates:
+        _schedule(s, now + time_to_value, user, K_ACTIVATE)
+
+
+@njit(cache=True)
+def _open_account(s: StateRef, p: ParamsRef, segment: int, owner_activation_t: float) -> int:
+    a = s.c[N_ACCOUNTS]
+    s.c[N_ACCOUNTS] = a + 1
+    seg, af, ai = p.seg[segment], s.af, s.ai
+    model = int(seg[SEG_MODEL])
+    state = TRIAL if model in (FREE_TRIAL, REVERSE_TRIAL) else FREE
+    af[a, A_OWNER_ACTIVATION_T] = owner_activation_t
+    af[a, A_WTP] = math.exp(seg[SEG_WTP_MU] + seg[SEG_WTP_SIGMA] * _draw(s, D_PROFILE_N))
+    af[a, A_CHURN_P] = _draw(s, D_CHURN_BETA + segment)
+    ai[a, A_PROFILE_SEATS] = 1 + int(_draw(s, D_CHURN_BETA + p.seg.shape[0] + segment))
+    af[a, A_ANNUAL_DRAW] = _draw(s, D_PROFILE_U)
+    af[a, A_FIRST_CONVERSION] = _draw(s, D_PROFILE_EXP)
+    af[a, A_FIRST_EXIT] = _draw(s, D_PROFILE_EXP)
+    af[a, A_PRICE_SEAT], af[a, A_PRICE_BASE], af[a, A_PAYING_SINCE] = 0.0, 0.0, 0.0
+    af[a, A_CHURN_T], af[a, A_TO_EXIT] = INF, INF
+    af[a, A_FIRST_PAID_T], af[a, A_TRIAL_END_T], af[a, A_END_T] = np.nan, np.nan, INF
+    ai[a, A_SEGMENT], ai[a, A_MEMBERS], ai[a, A_STATE], ai[a, A_EPOCH] = segment, 1, state, 0
+    ai[a, A_PLAN], ai[a, A_ANNUAL], ai[a, A_SEATS], ai[a, A_ORIGIN] = 0, 0, 0, ORIGIN_TOP
+    ai[a, A_OWNER], ai[a, A_TRIAL_CONVERTED] = s.c[N_USERS], 0
+    _record_change(s, a, state, 0, 0)
+    return a
+
+
+# --- users ----------------------------------------------------------------------------------------
+@njit(cache=True)
+def _activate(s: StateRef, p: ParamsRef, user: int) -> Any:
+    """Activation; the delays of the invites the user will send, sorted (maybe none)."""
+    a = s.ui[user, U_ACCOUNT]
+    if s.ai[a, A_STATE] == GONE:
+        return np.empty(0)
+    s.uf[user, U_ACTIVATED_T] = s.f[NOW]
+    segment = s.ui[user, U_SEGMENT]
+    seg = p.seg[segment]
+    count = int(_draw(s, D_CHURN_BETA + 2 * p.seg.shape[0] + segment))
+    delays = np.empty(count)
+    for i in range(count):
+        delays[i] = _lognormal(s, D_INVITE_N, seg[SEG_CYCLE_MU], seg[SEG_CYCLE_SIGMA])
+    delays.sort()
+    return delays
+
+
+@njit(cache=True)
+def _invite(s: StateRef, p: ParamsRef, user: int) -> None:
+    a = s.ui[user, U_ACCOUNT]
+    if s.ai[a, A_STATE] == GONE:
+        return  # left before sending the rest: the realised K drops
+    segment = s.ui[user, U_SEGMENT]
+    seg = p.seg[segment]
+    accepted = _draw(s, D_ACCEPTANCE_U) < seg[SEG_ACCEPTANCE] * _remaining_share(s, p) * p.g[G_SIGNUP_FACTOR]
+    joins = _draw(s, D_ACCEPTANCE_U) < seg[SEG_SEAT_SHARE]
+    s.ui[user, U_SENT] += 1
+    if not accepted:
+        return
+    s.ui[user, U_ACCEPTED] += 1
+    if joins:
+        _signup(s, p, VIRAL, segment, a, user)
+    else:
+        _spend(s, SPEND_REFERRAL, seg[SEG_REWARD])
+        _signup(s, p, VIRAL, segment, -1, user)
+
+
+# --- accounts -----------------------------------------------------------------------------------
+@njit(cache=True)
+def _start_account(s: StateRef, p: ParamsRef, a: int) -> None:
+    seg = p.seg[s.ai[a, A_SEGMENT]]
+    model = int(seg[SEG_MODEL])
+    now = s.f[NOW]
+    if model in (FREE_TRIAL, REVERSE_TRIAL):
+        _schedule(s, now + seg[SEG_TRIAL_MONTHS], a, K_TRIAL_END)
+    elif model == PAID_ONLY:
+        if s.af[a, A_OWNER_ACTIVATION_T] == INF:
+            _leave_unactivated(s, p, a)
+        else:
+            _schedule(s, s.af[a, A_OWNER_ACTIVATION_T], a, K_PAID_ONLY_DECIDE)
+    else:
+        _free_from_start(s, p, a)
+
+
+@njit(cache=True)
+def _leave_unactivated(s: StateRef, p: ParamsRef, a: int) -> None:
+    hazard = p.seg[s.ai[a, A_SEGMENT], SEG_UNACTIVATED_HAZARD]
+    if hazard > 0:
+        _schedule(s, s.f[NOW] + s.af[a, A_FIRST_EXIT] / hazard, a, K_UNACTIVATED_LEAVE)
+
+
+@njit(cache=True)
+def _free_from_start(s: StateRef, p: ParamsRef, a: int) -> None:
+    """The free phases from the start: wait for the owner's activation, then the first draws."""
+    owner_activation_t = s.af[a, A_OWNER_ACTIVATION_T]
+    if owner_activation_t == INF:
+        _leave_unactivated(s, p, a)
+    elif owner_activation_t > s.f[NOW]:
+        _schedule(s, owner_activation_t, a, K_FREE_START)
+    else:
+        _free_phase(s, p, a, s.af[a, A_FIRST_EXIT], s.af[a, A_FIRST_CONVERSION])
+
+
+@njit(cache=True)
+def _free_phase(s: StateRef, p: ParamsRef, a: int, exit_draw: float, conversion_draw: float) -> None:
+    """Free until the account goes inactive or weighs the plans, whichever comes first."""
+    seg = p.seg[s.ai[a, A_SEGMENT]]
+    free_hazard, conversion_hazard = seg[SEG_FREE_HAZARD], seg[SEG_CONVERSION_HAZARD]
+    to_exit = exit_draw / free_hazard if free_hazard > 0 else INF
+    to_buy = conversion_draw / conversion_hazard if conversion_hazard > 0 else INF
+    now = s.f[NOW]
+    if to_buy < to_exit:
+        s.af[a, A_TO_EXIT] = to_exit - to_buy
+        _schedule(s, now + to_buy, a, K_FREE_BUY)
+    elif to_exit < INF:
+        _schedule(s, now + to_exit, a, K_FREE_EXIT)
+
+
+@njit(cache=True)
+def _free_buy(s: StateRef, p: ParamsRef, a: int) -> None:
+    plan = _best_plan(s, p, a, _seats_wanted(s, a), True, INF)
+    if plan >= 0:
+        _start_paying(s, p, a, plan, ORIGIN_LOOP)
+    elif s.af[a, A_TO_EXIT] < INF:
+        # Weighed the plans once and found none worth its price: free until it leaves.
+        _schedule(s, s.f[NOW] + s.af[a, A_TO_EXIT], a, K_FREE_EXIT)
+
+
+@njit(cache=True)
+def _trial_end(s: StateRef, p: ParamsRef, a: int) -> None:
+    seg = p.seg[s.ai[a, A_SEGMENT]]
+    activated = s.af[a, A_OWNER_ACTIVATION_T] <= s.f[NOW]
+    p_buy = seg[SEG_TRIAL_CONVERSION_ACTIVATED] if activated else seg[SEG_TRIAL_CONVERSION_NOT_ACTIVATED]
+    wants = _draw(s, D_CONVERSION_U) < p_buy
+    plan = _best_plan(s, p, a, _seats_wanted(s, a), True, INF) if wants else -1
+    s.af[a, A_TRIAL_END_T] = s.f[NOW]
+    s.ai[a, A_TRIAL_CONVERTED] = 1 if plan >= 0 else 0
+    if plan >= 0:
+        _start_paying(s, p, a, plan, ORIGIN_TOP)
+    elif int(seg[SEG_MODEL]) == FREE_TRIAL:
+        _close(s, p, a)
+    else:
+        _set_state(s, p, a, FREE)
+        _free_from_start(s, p, a)
+
+
+@njit(cache=True)
+def _paid_only_decide(s: StateRef, p: ParamsRef, a: int) -> None:
+    plan = _best_plan(s, p, a, _seats_wanted(s, a), True, INF)
+    if plan < 0:
+        _close(s, p, a)
+    else:
+        _start_paying(s, p, a, plan, ORIGIN_TOP)
+
+
+@njit(cache=True)
+def _start_paying(s: StateRef, p: ParamsRef, a: int, plan: int, origin: int) -> None:
+    """A paying phase: seat and plan moves until churn at a renewal."""
+    af, ai, now = s.af, s.ai, s.f[NOW]
+    annual = af[a, A_ANNUAL_DRAW] < p.plan[plan, PLAN_ANNUAL_SHARE]
+    period = 12 if annual else 1
+    ai[a, A_ANNUAL] = 1 if annual else 0
+    ai[a, A_SEATS] = _seats_wanted(s, a)
+    _set_plan(s, p, a, plan)
+    af[a, A_PAYING_SINCE] = now
+    ai[a, A_EPOCH] += 1
+    ai[a, A_ORIGIN] = origin
+    _set_state(s, p, a, PAYING)
+    renewals = _periods_survived(s, af[a, A_CHURN_P], period)
+    af[a, A_CHURN_T] = now + renewals * period
+    _next_move(s, p, a)
+
+
+@njit(cache=True)
+def _next_move(s: StateRef, p: ParamsRef, a: int) -> None:
+    """Competing seat and plan moves at a constant total rate, or churn at a renewal first."""
+    seg = p.seg[s.ai[a, A_SEGMENT]]
+    rate = seg[SEG_SEAT_ADD] + seg[SEG_SEAT_REMOVE] + seg[SEG_DOWNGRADE]
+    wait = _draw(s, D_EXPANSION_EXP) / rate if rate > 0 else INF
+    now, churn_t, epoch = s.f[NOW], s.af[a, A_CHURN_T], s.ai[a, A_EPOCH]
+    if now + wait >= churn_t:
+        _schedule(s, churn_t, a, K_PAY_END, epoch)
+    else:
+        _schedule(s, now + wait, a, K_PAY_MOVE, epoch)
+
+
+@njit(cache=True)
+def _pay_move(s: StateRef, p: ParamsRef, a: int) -> None:
+    seg = p.seg[s.ai[a, A_SEGMENT]]
+    add, remove = seg[SEG_SEAT_ADD], seg[SEG_SEAT_REMOVE]
+    # A move that does not apply (removing the last seat) is skipped: the sampling stays exact.
+    u = _draw(s, D_EXPANSION_U) * (add + remove + seg[SEG_DOWNGRADE])
+    if u < add:
+        _change_seats(s, p, a, s.ai[a, A_SEATS] + 1)
+    elif u < add + remove:
+        if s.ai[a, A_SEATS] > 1:
+            _change_seats(s, p, a, s.ai[a, A_SEATS] - 1)
+    else:
+        _downgrade(s, p, a)
+    _next_move(s, p, a)
+
+
+@njit(cache=True)
+def _pay_end(s: StateRef, p: ParamsRef, a: int) -> None:
+    s.ai[a, A_EPOCH] += 1
+    seg = p.seg[s.ai[a, A_SEGMENT]]
+    model = int(seg[SEG_MODEL])
+    has_free_plan = model in (FREEMIUM, REVERSE_TRIAL)
+    if has_free_plan and _draw(s, D_EXPANSION_U) < seg[SEG_DOWNGRADE_TO_FREE]:
+        _set_state(s, p, a, FREE)
+        if s.ai[a, A_ORIGIN] == ORIGIN_TOP:
+            _free_from_start(s, p, a)
+        else:
+            _free_phase(s, p, a, _draw(s, D_FREE_EXP), _draw(s, D_CONVERSION_EXP))
+    else:
+        _close(s, p, a)
+
+
+@njit(cache=True)
+def _price_rise(s: StateRef, p: ParamsRef, k: int) -> None:
+    """Every account on the plan meets the new price at its next renewal."""
+    plan, now, af, ai = p.repricing_plan[k], s.f[NOW], s.af, s.ai
+    for a in range(s.c[N_ACCOUNTS]):
+        if ai[a, A_STATE] == PAYING and ai[a, A_PLAN] == plan:
+            period = 12 if ai[a, A_ANNUAL] else 1
+            periods_done = math.floor((now - af[a, A_PAYING_SINCE]) / period) + 1
+            renewal_t = af[a, A_PAYING_SINCE] + periods_done * period
+            _schedule(s, renewal_t, a, K_REPRICE, ai[a, A_EPOCH] * REPRICINGS_MAX + k)
+
+
+@njit(cache=True)
+def _reprice(s: StateRef, p: ParamsRef, a: int, epoch: int, k: int) -> None:
+    plan = p.repricing_plan[k]
+    if s.ai[a, A_EPOCH] != epoch or s.ai[a, A_PLAN] != plan:
+        return
+    per_seat, base_fee = _price(p, plan, p.repricing_t[k])
+    seats = s.ai[a, A_SEATS]
+    value = s.af[a, A_WTP] * p.plan[plan, PLAN_VALUE]
+    priced_out = seats * value - _bill_for(p, plan, seats, per_seat, base_fee) < 0
+    churn = p.seg[s.ai[a, A_SEGMENT], SEG_PRICE_CHURN]
+    if priced_out and _draw(s, D_PRICE_U) < churn:
+        s.ai[a, A_EPOCH] += 1
+        _close(s, p, a)
+        return
+    s.af[a, A_PRICE_SEAT], s.af[a, A_PRICE_BASE] = per_seat, base_fee
+    _bill(s, p, a)
+
+
+# --- the loop ------------------------------------------------------------------------------------
+@njit(cache=True)
+def start(s: StateRef, p: ParamsRef) -> None:
+    """The processes' first steps at time 0, in the SimPy engine's order."""
+    _with_room(s, p.repricing_t.shape[0])
+    _arrival_wake(s, p)
+    if p.g[G_EVEN] > 0:
+        _even_wake(s, p)
+    for k in range(p.repricing_t.shape[0]):
+        _schedule(s, p.repricing_t[k], k, K_PRICE_RISE)
+
+
+@njit(cache=True)
+def _draws_short(s: StateRef, p: ParamsRef) -> bool:
+    """Whether some row of draws may run out in the next event; then the caller refills."""
+    for row in range(s.dn.shape[0]):
+        if s.dn[row] - s.dc[row] < DRAW_MARGIN:
+            return True
+    if s.hi[0, H_PAYLOAD] & 15 == K_ACTIVATE:
+        segment = s.ui[s.hi[0, H_PAYLOAD] >> 4, U_SEGMENT]
+        invites = s.dr[D_CHURN_BETA + 2 * p.seg.shape[0] + segment, s.dc[D_CHURN_BETA + 2 * p.seg.shape[0] + segment]]
+        return s.dn[D_INVITE_N] - s.dc[D_INVITE_N] < invites + DRAW_MARGIN
+    return False
+
+
+@njit(cache=True)
+def advance(s: StateRef, p: ParamsRef, until: float) -> None:
+    """Run every event before time `until`; stop early when the run hits max_users or needs
+    more pre-drawn numbers (status), to be called again after a refill."""
+    while s.c[HEAP_SIZE] > 0 and s.ht[0] < until and s.c[STATUS] == 0:
+        if _draws_short(s, p):
+            s.c[STATUS] = STATUS_NEEDS_DRAWS
+            break
+        _with_room(s, 0)
+        t, payload, aux = _pop(s)
+        s.f[NOW] = t
+        kind, ident = payload & 15, payload >> 4
+        if kind == K_ARRIVAL:
+            _arrival(s, p)
+            if s.c[STATUS] == 0:
+                _arrival_wake(s, p)
+        elif kind == K_ARRIVAL_WAKE:
+            _arrival_wake(s, p)
+        elif kind == K_EVEN:
+            _signup(s, p, ORGANIC, _draw_segment(s, p), -1, -1)
+            if s.c[STATUS] == 0:
+                _even_wake(s, p)
+        elif kind == K_EVEN_WAKE:
+            _even_wake(s, p)
+        elif kind == K_ACTIVATE:
+            delays = _activate(s, p, ident)
+            _with_room(s, delays.shape[0])
+            for delay in delays:
+                _schedule(s, t + delay, ident, K_INVITE)
+        elif kind == K_INVITE:
+            _invite(s, p, ident)
+        elif kind == K_TRIAL_END:
+            _trial_end(s, p, ident)
+        elif kind == K_PAID_ONLY_DECIDE:
+            _paid_only_decide(s, p, ident)
+        elif kind in (K_UNACTIVATED_LEAVE, K_FREE_EXIT):
+            _close(s, p, ident)
+        elif kind == K_FREE_START:
+            _free_phase(s, p, ident, s.af[ident, A_FIRST_EXIT], s.af[ident, A_FIRST_CONVERSION])
+        elif kind == K_FREE_BUY:
+            _free_buy(s, p, ident)
+        elif kind == K_PAY_MOVE:
+            if s.ai[ident, A_EPOCH] == aux:
+                _pay_move(s, p, ident)
+        elif kind == K_PAY_END:
+            if s.ai[ident, A_EPOCH] == aux:
+                _pay_end(s, p, ident)
+        elif kind == K_PRICE_RISE:
+            _with_room(s, s.c[N_ACCOUNTS])
+            _price_rise(s, p, ident)
+        else:  # K_REPRICE
+            _reprice(s, p, ident, aux // REPRICINGS_MAX, aux % REPRICINGS_MAX)
