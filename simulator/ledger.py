@@ -295,10 +295,13 @@ def freeze(
     matrices and accrued revenue are computed one way only."""
     n_accounts = len(account_owner)
     # By account, then time; ties keep the order in which they happened. Two stable sorts give
-    # the same order as np.lexsort, faster: records arrive nearly in time order (timsort) and
-    # account ids are integers (radix sort).
-    by_time = np.argsort(changes.t, kind="stable")
-    order = by_time[np.argsort(changes.account[by_time], kind="stable")]
+    # the same order as np.lexsort, faster: account ids are integers (radix sort), and the sort
+    # by time is skipped when the engine recorded in time order, as event-driven engines do.
+    if np.all(changes.t[1:] >= changes.t[:-1]):
+        order = np.argsort(changes.account, kind="stable")
+    else:
+        by_time = np.argsort(changes.t, kind="stable")
+        order = by_time[np.argsort(changes.account[by_time], kind="stable")]
     acc, t = changes.account[order], changes.t[order]
     state, mrr, seats = changes.state[order], changes.mrr_cents[order], changes.seats[order]
     bins = np.minimum(np.floor(t).astype(np.int64), months)  # month `months` = beyond horizon

@@ -74,6 +74,9 @@ async def settle(app: PlgsimApp, pilot: Pilot[None]) -> None:
         for worker in workers:
             with contextlib.suppress(WorkerCancelled):
                 await worker.wait()
+        # A finished worker leaves the list in a message the app handles: let it run, or a
+        # run that ends before this loop looks at it would keep the loop spinning.
+        await pilot.pause()
     await pilot.pause()
 
 

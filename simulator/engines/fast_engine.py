@@ -179,7 +179,7 @@ class Draws:
         needed = kernel.DRAW_MARGIN
         top = int(hi[0, kernel.H_PAYLOAD]) if c[kernel.HEAP_SIZE] else 0
         if top & 15 == kernel.K_ACTIVATE:
-            row = kernel.D_CHURN_BETA + 2 * segments + int(ui[top >> 4, kernel.U_SEGMENT])
+            row = kernel.D_CHURN_BETA + 2 * segments + int(ui[kernel.U_SEGMENT, top >> 4])
             needed += int(dr[row, dc[row]]) if dn[row] > dc[row] else 0
         if dr.shape[1] < max(self.width, 2 * needed):
             self.width = max(self.width, 2 * needed)
@@ -254,39 +254,39 @@ def _ledger(scenario: Scenario, state: kernel.State) -> Ledger:
     n_users, n_accounts, n_changes, n_spend = (
         int(c[k]) for k in (kernel.N_USERS, kernel.N_ACCOUNTS, kernel.N_CHANGES, kernel.N_SPEND)
     )
-    uf, ui = s.uf[:n_users], s.ui[:n_users]
+    uf, ui = s.uf[:, :n_users], s.ui[:, :n_users]
     af, ai = s.af[:n_accounts], s.ai[:n_accounts]
     spend = np.zeros((len(SpendKind), months))
     spend_t, spend_amount = s.sf[:n_spend, kernel.S_T], s.sf[:n_spend, kernel.S_AMOUNT]
     np.add.at(spend, (s.sk[:n_spend], np.floor(spend_t).astype(np.int64)), spend_amount)
     schedules = Schedules(scenario)
     spend[SpendKind.PAID_MEDIA] += [schedules.paid_spend(month) for month in range(months)]
-    ci = s.ci[:n_changes]
+    ci = s.ci[:, :n_changes]
     return freeze(
         months=months,
         currency=scenario.currency,
         gross_margin=scenario.costs.gross_margin,
         cost_to_serve_per_seat=scenario.costs.cost_to_serve_per_seat,
         segment_names=tuple(scenario.segments),
-        user_signup_t=uf[:, kernel.U_SIGNUP_T].copy(),
-        user_channel=ui[:, kernel.U_CHANNEL].astype(np.int8),
-        user_segment=ui[:, kernel.U_SEGMENT].astype(np.int16),
-        user_account=ui[:, kernel.U_ACCOUNT].copy(),
-        user_inviter=ui[:, kernel.U_INVITER].copy(),
-        user_activated_t=uf[:, kernel.U_ACTIVATED_T].copy(),
-        user_invites_sent=ui[:, kernel.U_SENT].astype(np.int32),
-        user_invites_accepted=ui[:, kernel.U_ACCEPTED].astype(np.int32),
+        user_signup_t=uf[kernel.U_SIGNUP_T],
+        user_channel=ui[kernel.U_CHANNEL].astype(np.int8),
+        user_segment=ui[kernel.U_SEGMENT].astype(np.int16),
+        user_account=ui[kernel.U_ACCOUNT],
+        user_inviter=ui[kernel.U_INVITER],
+        user_activated_t=uf[kernel.U_ACTIVATED_T],
+        user_invites_sent=ui[kernel.U_SENT].astype(np.int32),
+        user_invites_accepted=ui[kernel.U_ACCEPTED].astype(np.int32),
         account_owner=ai[:, kernel.A_OWNER].copy(),
         account_first_paid_t=af[:, kernel.A_FIRST_PAID_T].copy(),
         account_trial_end_t=af[:, kernel.A_TRIAL_END_T].copy(),
         account_trial_converted=ai[:, kernel.A_TRIAL_CONVERTED].astype(np.bool_),
         account_end_t=af[:, kernel.A_END_T].copy(),
         changes=AccountChanges(
-            account=ci[:, kernel.C_ACCOUNT].copy(),
-            t=s.ct[:n_changes].copy(),
-            state=ci[:, kernel.C_STATE].copy(),
-            mrr_cents=ci[:, kernel.C_MRR].copy(),
-            seats=ci[:, kernel.C_SEATS].copy(),
+            account=ci[kernel.C_ACCOUNT],
+            t=s.ct[:n_changes],
+            state=ci[kernel.C_STATE],
+            mrr_cents=ci[kernel.C_MRR],
+            seats=ci[kernel.C_SEATS],
         ),
         spend=spend,
     )

@@ -51,10 +51,12 @@ ORIGIN_TOP, ORIGIN_LOOP = 0, 1  # the free phases from the start (first draws) /
 # --- columns ---------------------------------------------------------------------------------
 # counters (state.c)
 N_USERS, N_ACCOUNTS, N_CHANGES, N_SPEND, HEAP_SIZE, SEQ, SIGNUPS, ACTIVE_USERS, STATUS = range(9)
+BUCKET, POOL_USED, POOL_FREE = range(9, 12)  # the calendar: current bucket, pool slots used, free
+COUNTERS = 12
 STATUS_MAX_USERS, STATUS_NEEDS_DRAWS = 1, 2
 # scalars (state.f)
 NOW, HORIZON, ARRIVAL_PAID, ARRIVAL_ORGANIC, ARRIVAL_TOTAL = range(5)
-# users: floats (uf), ints (ui)
+# users: floats (uf), ints (ui); one row per column, so that each is contiguous for the ledger
 U_SIGNUP_T, U_ACTIVATED_T = range(2)
 U_CHANNEL, U_SEGMENT, U_ACCOUNT, U_INVITER, U_SENT, U_ACCEPTED = range(6)
 # accounts: floats (af), ints (ai)
@@ -89,12 +91,14 @@ AF_COLUMNS = 14
     A_TRIAL_CONVERTED,
 ) = range(11)
 AI_COLUMNS = 11
-# account changes: time (ct), ints (ci)
+# account changes: time (ct), ints (ci), one row per column as for users
 C_ACCOUNT, C_STATE, C_MRR, C_SEATS = range(4)
 # spend: floats (sf: time, amount), kind (sk)
 S_T, S_AMOUNT = range(2)
-# heap: time (ht), ints (hi)
-H_SEQ, H_PAYLOAD, H_AUX = range(3)
+# heap: time (ht), ints (hi); calendar pool: time (pt), ints (pi: the heap's, then the next slot)
+H_SEQ, H_PAYLOAD, H_AUX, P_NEXT = range(4)
+BUCKETS_PER_MONTH = 31
+"""The calendar's buckets are 1/31 month (under a day) wide."""
 
 # --- rows of pre-drawn random numbers (state.dr), with the stream each comes from -----------
 (
@@ -231,10 +235,32 @@ class State(structref.StructRefProxy):
     """Everything that changes during a run, passed by reference (see the column constants):
     counters c, scalars f; users uf, ui; accounts af, ai; account changes ct (time), ci;
     spend sf, sk (kind); heap ht (time), hi; pre-drawn numbers dr, row i used from dc[i] to
-    dn[i]."""
+    dn[i]; the calendar of later events: pool pt (time), pi, free slots pf, and each bucket's
+    first (bh) and last (bt) slot."""
 
 
-STATE_FIELDS = ("c", "f", "uf", "ui", "af", "ai", "ct", "ci", "sf", "sk", "ht", "hi", "dr", "dc", "dn")
+STATE_FIELDS = (
+    "c",
+    "f",
+    "uf",
+    "ui",
+    "af",
+    "ai",
+    "ct",
+    "ci",
+    "sf",
+    "sk",
+    "ht",
+    "hi",
+    "dr",
+    "dc",
+    "dn",
+    "pt",
+    "pi",
+    "pf",
+    "bh",
+    "bt",
+)
 structref.define_proxy(State, _StateType, list(STATE_FIELDS))  # type: ignore[no-untyped-call]
 
 
@@ -247,7 +273,28 @@ ParamsRef = Any
 @njit(cache=True)
 def arrays(s: StateRef) -> tuple[Any, ...]:
     """The state's arrays, in STATE_FIELDS order (the same arrays, not copies)."""
-    return (s.c, s.f, s.uf, s.ui, s.af, s.ai, s.ct, s.ci, s.sf, s.sk, s.ht, s.hi, s.dr, s.dc, s.dn)
+    return (
+        s.c,
+        s.f,
+        s.uf,
+        s.ui,
+        s.af,
+        s.ai,
+        s.ct,
+        s.ci,
+        s.sf,
+        s.sk,
+        s.ht,
+        s.hi,
+        s.dr,
+        s.dc,
+        s.dn,
+        s.pt,
+        s.pi,
+        s.pf,
+        s.bh,
+        s.bt,
+    )
 
 
 @njit(cache=True)
@@ -272,15 +319,16 @@ def new_state(horizon: float, users: int, segments: int) -> State:
 def _new_state(horizon: float, rows: int, draws: int) -> State:
     f = np.zeros(5)
     f[HORIZON] = horizon
+    buckets = int(horizon * BUCKETS_PER_MONTH) + 2
     return State(  # type: ignore[no-untyped-call]
-        np.zeros(9, dtype=np.int64),
+        np.zeros(COUNTERS, dtype=np.int64),
         f,
-        np.empty((rows, 2)),
-        np.empty((rows, 6), dtype=np.int64),
+        np.empty((2, rows)),
+        np.empty((6, rows), dtype=np.int64),
         np.empty((rows, AF_COLUMNS)),
         np.empty((rows, AI_COLUMNS), dtype=np.int64),
         np.empty(2 * rows),
-        np.empty((2 * rows, 4), dtype=np.int64),
+        np.empty((4, 2 * rows), dtype=np.int64),
         np.empty((rows, 2)),
         np.empty(rows, dtype=np.int64),
         np.empty(rows),
@@ -288,6 +336,11 @@ def _new_state(horizon: float, rows: int, draws: int) -> State:
         np.empty((draws, 0)),
         np.zeros(draws, dtype=np.int64),
         np.zeros(draws, dtype=np.int64),
+        np.empty(rows),
+        np.empty((rows, 4), dtype=np.int64),
+        np.empty(rows, dtype=np.int64),
+        np.full(buckets, -1, dtype=np.int64),
+        np.full(buckets, -1, dtype=np.int64),
     )
 
 
@@ -334,30 +387,97 @@ def _grown(a: Any, rows: int) -> Any:
 
 
 @njit(cache=True)
+def _grown_columns(a: Any, columns: int) -> Any:
+    new = np.empty((a.shape[0], columns), dtype=a.dtype)
+    new[:, : a.shape[1]] = a
+    return new
+
+
+@njit(cache=True)
 def _with_room(s: StateRef, heap_rows: int) -> None:
     """Double the arrays that have fewer free rows than one event can fill."""
     c = s.c
-    if c[N_USERS] + 4 > s.uf.shape[0]:
-        s.uf, s.ui = _grown(s.uf, 2 * s.uf.shape[0]), _grown(s.ui, 2 * s.ui.shape[0])
+    if c[N_USERS] + 4 > s.uf.shape[1]:
+        s.uf, s.ui = _grown_columns(s.uf, 2 * s.uf.shape[1]), _grown_columns(s.ui, 2 * s.ui.shape[1])
     if c[N_ACCOUNTS] + 4 > s.af.shape[0]:
         s.af, s.ai = _grown(s.af, 2 * s.af.shape[0]), _grown(s.ai, 2 * s.ai.shape[0])
     if c[N_CHANGES] + 16 > s.ct.shape[0]:
-        s.ct, s.ci = _grown(s.ct, 2 * s.ct.shape[0]), _grown(s.ci, 2 * s.ci.shape[0])
+        s.ct, s.ci = _grown(s.ct, 2 * s.ct.shape[0]), _grown_columns(s.ci, 2 * s.ci.shape[1])
     if c[N_SPEND] + 8 > s.sf.shape[0]:
         s.sf, s.sk = _grown(s.sf, 2 * s.sf.shape[0]), _grown(s.sk, 2 * s.sk.shape[0])
-    if c[HEAP_SIZE] + heap_rows + 16 > s.ht.shape[0]:
-        rows = max(2 * s.ht.shape[0], c[HEAP_SIZE] + heap_rows + 16)
-        s.ht, s.hi = _grown(s.ht, rows), _grown(s.hi, rows)
+    _heap_room(s, heap_rows + 16)
+    if c[POOL_USED] + heap_rows + 16 > s.pt.shape[0]:
+        rows = max(2 * s.pt.shape[0], c[POOL_USED] + heap_rows + 16)
+        s.pt, s.pi, s.pf = _grown(s.pt, rows), _grown(s.pi, rows), _grown(s.pf, rows)
 
 
-# --- the heap: ordered by (time, sequence) as SimPy orders its events ----------------------
+@njit(cache=True)
+def _heap_room(s: StateRef, rows: int) -> None:
+    if s.c[HEAP_SIZE] + rows > s.ht.shape[0]:
+        size = max(2 * s.ht.shape[0], s.c[HEAP_SIZE] + rows)
+        s.ht, s.hi = _grown(s.ht, size), _grown(s.hi, size)
+
+
+# --- the event queue: ordered by (time, sequence) as SimPy orders its events ---------------
+# NOTE: for performance reasons. One binary heap of every pending event grows to hundreds of
+# thousands of entries in a large run, and each push and pop then misses the cache at most of
+# its ~20 levels. So only the events of the current bucket (under a day) are in the heap;
+# later ones wait in their bucket's list (a calendar queue) and enter the heap, in the order
+# they were scheduled, when their bucket comes up. The order of events is unchanged.
 @njit(cache=True)
 def _push(s: StateRef, t: float, payload: int, aux: int) -> None:
     if t >= s.f[HORIZON]:
         return  # never reached: the run stops at the horizon
-    ht, hi, c = s.ht, s.hi, s.c
+    c = s.c
     seq = c[SEQ]
     c[SEQ] = seq + 1
+    bucket = int(t * BUCKETS_PER_MONTH)
+    if bucket <= c[BUCKET]:
+        _heap_insert(s, t, seq, payload, aux)
+        return
+    if c[POOL_FREE] > 0:
+        c[POOL_FREE] -= 1
+        slot = s.pf[c[POOL_FREE]]
+    else:
+        slot = c[POOL_USED]
+        c[POOL_USED] = slot + 1
+    s.pt[slot] = t
+    pi = s.pi
+    pi[slot, H_SEQ], pi[slot, H_PAYLOAD], pi[slot, H_AUX], pi[slot, P_NEXT] = seq, payload, aux, -1
+    if s.bh[bucket] < 0:
+        s.bh[bucket] = slot
+    else:
+        pi[s.bt[bucket], P_NEXT] = slot
+    s.bt[bucket] = slot
+
+
+@njit(cache=True)
+def _next_time(s: StateRef) -> float:
+    """Time of the next event (inf if none), moving the next bucket into the heap if empty."""
+    c = s.c
+    while c[HEAP_SIZE] == 0:
+        bucket = c[BUCKET] + 1
+        if bucket >= s.bh.shape[0]:
+            return INF
+        c[BUCKET] = bucket
+        count, slot = 0, s.bh[bucket]
+        while slot >= 0:
+            count, slot = count + 1, s.pi[slot, P_NEXT]
+        _heap_room(s, count)
+        slot = s.bh[bucket]
+        while slot >= 0:
+            pi = s.pi
+            _heap_insert(s, s.pt[slot], pi[slot, H_SEQ], pi[slot, H_PAYLOAD], pi[slot, H_AUX])
+            s.pf[c[POOL_FREE]] = slot
+            c[POOL_FREE] += 1
+            slot = pi[slot, P_NEXT]
+        s.bh[bucket] = -1
+    return s.ht[0]
+
+
+@njit(cache=True)
+def _heap_insert(s: StateRef, t: float, seq: int, payload: int, aux: int) -> None:
+    ht, hi, c = s.ht, s.hi, s.c
     i = c[HEAP_SIZE]
     c[HEAP_SIZE] = i + 1
     while i > 0:
@@ -455,7 +575,7 @@ def _record_change(s: StateRef, account: int, state: int, mrr_cents: int, seats:
     n = s.c[N_CHANGES]
     s.c[N_CHANGES] = n + 1
     s.ct[n] = s.f[NOW]
-    s.ci[n, C_ACCOUNT], s.ci[n, C_STATE], s.ci[n, C_MRR], s.ci[n, C_SEATS] = account, state, mrr_cents, seats
+    s.ci[C_ACCOUNT, n], s.ci[C_STATE, n], s.ci[C_MRR, n], s.ci[C_SEATS, n] = account, state, mrr_cents, seats
 
 
 @njit(cache=True)
@@ -628,10 +748,10 @@ def _signup(s: StateRef, p: ParamsRef, channel: int, segment: int, join: int, in
     account = _open_account(s, p, segment, now + time_to_value if activates else INF) if join < 0 else join
     user = c[N_USERS]
     c[N_USERS] = user + 1
-    s.uf[user, U_SIGNUP_T], s.uf[user, U_ACTIVATED_T] = now, np.nan
+    s.uf[U_SIGNUP_T, user], s.uf[U_ACTIVATED_T, user] = now, np.nan
     ui = s.ui
-    ui[user, U_CHANNEL], ui[user, U_SEGMENT], ui[user, U_ACCOUNT] = channel, segment, account
-    ui[user, U_INVITER], ui[user, U_SENT], ui[user, U_ACCEPTED] = inviter, 0, 0
+    ui[U_CHANNEL, user], ui[U_SEGMENT, user], ui[U_ACCOUNT, user] = channel, segment, account
+    ui[U_INVITER, user], ui[U_SENT, user], ui[U_ACCEPTED, user] = inviter, 0, 0
     if join < 0:
         _start_account(s, p, account)
     else:
@@ -671,11 +791,11 @@ def _open_account(s: StateRef, p: ParamsRef, segment: int, owner_activation_t: f
 @njit(cache=True)
 def _activate(s: StateRef, p: ParamsRef, user: int) -> Any:
     """Activation; the delays of the invites the user will send, sorted (maybe none)."""
-    a = s.ui[user, U_ACCOUNT]
+    a = s.ui[U_ACCOUNT, user]
     if s.ai[a, A_STATE] == GONE:
         return np.empty(0)
-    s.uf[user, U_ACTIVATED_T] = s.f[NOW]
-    segment = s.ui[user, U_SEGMENT]
+    s.uf[U_ACTIVATED_T, user] = s.f[NOW]
+    segment = s.ui[U_SEGMENT, user]
     seg = p.seg[segment]
     count = int(_draw(s, D_CHURN_BETA + 2 * p.seg.shape[0] + segment))
     delays = np.empty(count)
@@ -687,17 +807,17 @@ def _activate(s: StateRef, p: ParamsRef, user: int) -> Any:
 
 @njit(cache=True)
 def _invite(s: StateRef, p: ParamsRef, user: int) -> None:
-    a = s.ui[user, U_ACCOUNT]
+    a = s.ui[U_ACCOUNT, user]
     if s.ai[a, A_STATE] == GONE:
         return  # left before sending the rest: the realised K drops
-    segment = s.ui[user, U_SEGMENT]
+    segment = s.ui[U_SEGMENT, user]
     seg = p.seg[segment]
     accepted = _draw(s, D_ACCEPTANCE_U) < seg[SEG_ACCEPTANCE] * _remaining_share(s, p) * p.g[G_SIGNUP_FACTOR]
     joins = _draw(s, D_ACCEPTANCE_U) < seg[SEG_SEAT_SHARE]
-    s.ui[user, U_SENT] += 1
+    s.ui[U_SENT, user] += 1
     if not accepted:
         return
-    s.ui[user, U_ACCEPTED] += 1
+    s.ui[U_ACCEPTED, user] += 1
     if joins:
         _signup(s, p, VIRAL, segment, a, user)
     else:
@@ -905,7 +1025,7 @@ def _draws_short(s: StateRef, p: ParamsRef) -> bool:
         if s.dn[row] - s.dc[row] < DRAW_MARGIN:
             return True
     if s.hi[0, H_PAYLOAD] & 15 == K_ACTIVATE:
-        segment = s.ui[s.hi[0, H_PAYLOAD] >> 4, U_SEGMENT]
+        segment = s.ui[U_SEGMENT, s.hi[0, H_PAYLOAD] >> 4]
         invites = s.dr[D_CHURN_BETA + 2 * p.seg.shape[0] + segment, s.dc[D_CHURN_BETA + 2 * p.seg.shape[0] + segment]]
         return s.dn[D_INVITE_N] - s.dc[D_INVITE_N] < invites + DRAW_MARGIN
     return False
@@ -915,7 +1035,7 @@ def _draws_short(s: StateRef, p: ParamsRef) -> bool:
 def advance(s: StateRef, p: ParamsRef, until: float) -> None:
     """Run every event before time `until`; stop early when the run hits max_users or needs
     more pre-drawn numbers (status), to be called again after a refill."""
-    while s.c[HEAP_SIZE] > 0 and s.ht[0] < until and s.c[STATUS] == 0:
+    while s.c[STATUS] == 0 and _next_time(s) < until:
         if _draws_short(s, p):
             s.c[STATUS] = STATUS_NEEDS_DRAWS
             break
