@@ -218,13 +218,11 @@ class LedgerWriter:
     # --- aggregation ------------------------------------------------------------------
     def close(self) -> Ledger:
         """Freeze the records into month-end matrices and accrued cohort revenue."""
-        spend = np.zeros((len(SpendKind), self.months))
-        spend_bins = np.floor(np.asarray(self._spend_t, dtype=np.float64)).astype(np.int64)
-        inside = spend_bins < self.months
-        np.add.at(
-            spend,
-            (np.asarray(self._spend_kind, dtype=np.int64)[inside], spend_bins[inside]),
-            np.asarray(self._spend_amount, dtype=np.float64)[inside],
+        spend = spend_by_month(
+            np.asarray(self._spend_t, dtype=np.float64),
+            np.asarray(self._spend_kind, dtype=np.int64),
+            np.asarray(self._spend_amount, dtype=np.float64),
+            self.months,
         )
         return freeze(
             months=self.months,
@@ -254,6 +252,15 @@ class LedgerWriter:
             ),
             spend=spend,
         )
+
+
+def spend_by_month(t: Floats, kind: Ints, amount: Floats, months: int) -> Floats:
+    """(kinds, months) money spent, from records of spend at times t (those past the horizon
+    dropped)."""
+    cells = kind * months + np.floor(t).astype(np.int64)
+    inside = t < months
+    total = np.bincount(cells[inside], weights=amount[inside], minlength=len(SpendKind) * months).astype(np.float64)
+    return total.reshape(len(SpendKind), months)
 
 
 @dataclass(frozen=True)

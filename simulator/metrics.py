@@ -9,6 +9,7 @@ is NaN (shown as "n/a"), never a made-up number.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -34,9 +35,8 @@ def _month_of(t: Floats) -> Ints:
 # --- funnel ---------------------------------------------------------------------------------
 def signups_by_channel(ledger: Ledger) -> Ints:
     """(4, M) signups per month by channel (paid, organic, word of mouth, viral)."""
-    out = np.zeros((len(Channel), ledger.months), dtype=np.int64)
-    np.add.at(out, (ledger.user_channel.astype(np.int64), _month_of(ledger.user_signup_t)), 1)
-    return out
+    cells = ledger.user_channel.astype(np.int64) * ledger.months + _month_of(ledger.user_signup_t)
+    return np.bincount(cells, minlength=len(Channel) * ledger.months).reshape(len(Channel), ledger.months)
 
 
 def signups(ledger: Ledger) -> Ints:
@@ -200,9 +200,7 @@ def mrr_by_payment_cohort(ledger: Ledger) -> Ints:
     """(M, M) cents: MRR at month end m (column) of accounts whose first payment was in month
     c (row); reactivated accounts stay in their original cohort."""
     cohort = _month_of(ledger.account_first_paid_t[ledger.paid_account])
-    out = np.zeros((ledger.months, ledger.months), dtype=np.int64)
-    np.add.at(out, cohort, ledger.paid_mrr_cents)
-    return out
+    return _sum_by(cohort, ledger.paid_mrr_cents, ledger.months)
 
 
 def nrr_trailing(ledger: Ledger, lag: int = 12) -> Floats:
@@ -353,13 +351,29 @@ def ltv_to_cac(ledger: Ledger) -> float:
 
 
 # --- retention tables -----------------------------------------------------------------------
+def _sum_by(group: Ints, rows: NDArray[Any], groups: int) -> NDArray[Any]:
+    """(groups, columns) sums of the rows of each group, in the rows' dtype (exact for
+    integers); a sort and one reduceat, not np.add.at, which is slow on many rows."""
+    out = np.zeros((groups, rows.shape[1]), dtype=rows.dtype)
+    if len(group) == 0:
+        return out
+    order = np.argsort(group, kind="stable")
+    sorted_group = group[order]
+    starts = np.flatnonzero(np.r_[True, sorted_group[1:] != sorted_group[:-1]])
+    out[sorted_group[starts]] = np.add.reduceat(rows[order], starts, axis=0)
+    return out
+
+
 def _by_age(rows: Ints, cohort: Ints, months: int) -> Floats:
     """Sum a (N, M) calendar-month matrix into (cohort, months since cohort start)."""
+    return _to_age(_sum_by(cohort, rows, months), months)
+
+
+def _to_age(calendar: NDArray[Any], months: int) -> Floats:
+    """(cohort, calendar month) → (cohort, months since cohort start)."""
     out = np.zeros((months, months))
-    for age in range(months):
-        calendar = cohort + age
-        ok = calendar < months
-        np.add.at(out[:, age], cohort[ok], rows[np.flatnonzero(ok), calendar[ok]])
+    for c in range(months):
+        out[c, : months - c] = calendar[c, c:]
     return out
 
 
@@ -368,9 +382,14 @@ def user_retention(ledger: Ledger) -> Floats:
     beyond the horizon."""
     months = ledger.months
     cohort = _month_of(ledger.user_signup_t)
-    left = _month_of(ledger.user_left_t)
-    active = (left[:, None] > np.arange(months)[None, :]).astype(np.int64)
-    return _normalise(_by_age(active, cohort, months), np.bincount(cohort, minlength=months), months)
+    # Counted from a histogram of (signup month, month left), not a users × months matrix: a
+    # user is active at the end of month m if it left in a later month (or never).
+    left = np.clip(_month_of(ledger.user_left_t), 0, months)
+    width = months + 1
+    left_by_cohort = np.bincount(cohort * width + left, minlength=months * width).reshape(months, width)
+    left_then_or_later = np.cumsum(left_by_cohort[:, ::-1], axis=1)[:, ::-1]
+    active = _to_age(left_then_or_later[:, 1:], months)
+    return _normalise(active, np.bincount(cohort, minlength=months), months)
 
 
 def account_retention(ledger: Ledger) -> tuple[Floats, Floats]:

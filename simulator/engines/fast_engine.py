@@ -20,7 +20,7 @@ from simulator.engines import fast_kernel as kernel
 from simulator.engines.sampling import LogNormalMonths, RandomStreams
 from simulator.engines.simpy_engine import SimulationLimitError
 from simulator.engines.timeline import Schedules, Step
-from simulator.ledger import AccountChanges, Ledger, SpendKind, freeze
+from simulator.ledger import AccountChanges, Ledger, SpendKind, freeze, spend_by_month
 from simulator.scenario.models import DAYS_PER_MONTH, Scenario
 
 
@@ -256,9 +256,7 @@ def _ledger(scenario: Scenario, state: kernel.State) -> Ledger:
     )
     uf, ui = s.uf[:, :n_users], s.ui[:, :n_users]
     af, ai = s.af[:n_accounts], s.ai[:n_accounts]
-    spend = np.zeros((len(SpendKind), months))
-    spend_t, spend_amount = s.sf[:n_spend, kernel.S_T], s.sf[:n_spend, kernel.S_AMOUNT]
-    np.add.at(spend, (s.sk[:n_spend], np.floor(spend_t).astype(np.int64)), spend_amount)
+    spend = spend_by_month(s.sf[:n_spend, kernel.S_T], s.sk[:n_spend], s.sf[:n_spend, kernel.S_AMOUNT], months)
     schedules = Schedules(scenario)
     spend[SpendKind.PAID_MEDIA] += [schedules.paid_spend(month) for month in range(months)]
     ci = s.ci[:, :n_changes]
