@@ -466,6 +466,9 @@ def test_a_newer_edit_cancels_the_stale_run_and_only_the_final_inputs_are_shown(
 
         def progress(share: float) -> None:
             shares.append(share)
+            # Slow each month down, so that the run is still going when the test edits again
+            # (the engine alone takes a few hundredths of a second on this scenario).
+            time.sleep(0.05)
             on_progress(share)
 
         return tui.runs.project(scenario, reps, progress, workers, engine)

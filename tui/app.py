@@ -7,6 +7,7 @@ threads, and never blocks the interface on a run.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -17,6 +18,7 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widgets import (
@@ -80,6 +82,20 @@ Edits re-run the scenario in the background; a newer edit cancels a run still go
 `--reps N`, cells show the median and the P10–P90 range of N replications, and charts show
 the P10 and P90 lines.
 """
+
+
+PROGRESS_INTERVAL = 0.1
+"""Seconds between progress updates of a running scenario."""
+
+
+class RunProgress(Message):
+    """A background run's share done. Posted from the run's thread, so that the run never
+    waits for the screen (a run of a fraction of a second reports 36 times)."""
+
+    def __init__(self, path: Path, share: float) -> None:
+        super().__init__()
+        self.path = path
+        self.share = share
 
 
 class HelpScreen(ModalScreen[None]):
@@ -255,11 +271,16 @@ class PlgsimApp(App[None]):
 
     def _simulate(self, path: Path, scenario: Scenario) -> None:
         worker = get_current_worker()
+        last_shown = time.monotonic()
 
         def progress(share: float) -> None:
+            nonlocal last_shown
             if worker.is_cancelled:
                 raise Stale
-            self.call_from_thread(self._on_progress, path, share)
+            # A few updates a second are enough to watch; each one costs the screen a redraw.
+            if time.monotonic() - last_shown >= PROGRESS_INTERVAL:
+                last_shown = time.monotonic()
+                self.post_message(RunProgress(path, share))
 
         try:
             ensemble = project(scenario, self.reps, progress, self.pool_workers, self.engine)
@@ -272,11 +293,11 @@ class PlgsimApp(App[None]):
         if not worker.is_cancelled:
             self.call_from_thread(self._on_result, path, ensemble)
 
-    def _on_progress(self, path: Path, share: float) -> None:
+    def on_run_progress(self, message: RunProgress) -> None:
         if not self.is_running:
             return  # a run that ends while the app closes has nowhere to show
-        if path in self.progress:
-            self.progress[path] = share
+        if message.path in self.progress:
+            self.progress[message.path] = message.share
             self._refresh_status()
 
     def _on_result(self, path: Path, ensemble: Ensemble) -> None:
