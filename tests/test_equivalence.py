@@ -1,8 +1,10 @@
 """The fast engine against the SimPy reference: the same outcomes in distribution, and exactly
 the same where nothing is random.
 
-The fast engine advances in steps of at most a day, so it cannot reproduce the SimPy engine
-draw for draw; what it must reproduce is the distribution of every reported outcome.
+The fast engine runs the same events in the same order, but takes its random numbers in blocks
+from each stream rather than one by one as the SimPy engine does, so it cannot reproduce the
+SimPy engine draw for draw; what it must reproduce is the distribution of every reported
+outcome.
 
 **Procedure** (`compare_arms`, shared by every test here and by benchmarks/equivalence.py).
 Each engine runs N_REPS independent replications of a scenario, with seeds spawned from a seed root

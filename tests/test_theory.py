@@ -8,8 +8,7 @@ comparisons a test makes are included), while an error of a few percent in the m
 caught. Where it is cheap, a test also shows that the same statistic rejects a plausible wrong
 model, so that the tolerance is known to have teeth.
 
-Every test runs once per engine (`engine` parameter): the fast engine's steps of under a day
-must not move any statistic outside the same tolerances.
+Every test runs once per engine (`engine` parameter), with the same tolerances.
 
 Times are in months; a month is DAYS_PER_MONTH days; month m covers [m, m + 1) and "the end of
 month m" is time m + 1.
@@ -440,10 +439,8 @@ def test_bass_diffusion_curve(engine: str) -> None:
     mean = cumulative.mean(axis=0)
 
     # Discretisation: with no churn and no growth term the rate changes only at arrivals,
-    # where the SimPy engine recomputes it, so its simulation is an exact (Gillespie) run of
-    # the birth chain (the fast engine holds the rate for a step of under a day: at most
-    # ~60 signups a day here, 0.3% of the market, so the rate it holds is within 1.2% of the
-    # exact one for a day); N(t) is its mean-field solution (the second-order correction is a few
+    # where both engines recompute it, so each simulation is an exact (Gillespie) run of
+    # the birth chain; N(t) is its mean-field solution (the second-order correction is a few
     # users). Stochastic error: an early fluctuation is amplified at rate q − p while the
     # curve is convex, so the spread is ≈ 3.5× a binomial sqrt(N(1 − N/m)) bound; with that
     # bound this test failed for 13 of 50 groups of 4 correct runs. We use the linear-noise

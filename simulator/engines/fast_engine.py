@@ -1,10 +1,10 @@
-"""The compiled engine: the SimPy engine's exact discrete-event semantics, compiled.
+"""The fast engine: the SimPy engine's discrete-event semantics, compiled with numba.
 
-The scenario becomes arrays (`Params`), the event loop runs in `compiled_kernel` (numba), and
-the records end in the same `freeze` as every engine's. Same processes, same event order
-(time, then scheduling order), same distributions as the SimPy engine; the draws come from
-the same named streams, consumed in the same order within each stream except where noted
-in the kernel, so results agree in distribution, not draw for draw.
+The scenario becomes arrays (`Params`), the event loop runs in `fast_kernel`, and the records
+end in the same `freeze` as every engine's. Same processes, same event order (time, then
+scheduling order), same distributions as the SimPy engine; the draws come from the same named
+streams but in blocks, one block per stream and distribution (`Draws`), so results agree with
+the SimPy engine's in distribution, not draw for draw.
 """
 
 from __future__ import annotations
@@ -124,8 +124,6 @@ def params(scenario: Scenario) -> kernel.Params:
     paid_rate = np.array([*(acq.paid.signups_per_month(b) for b in budget.values), 0.0])
 
     repricings = schedules.repricings
-    if len(repricings) >= kernel.REPRICINGS_MAX:
-        raise ValueError(f"the compiled engine takes at most {kernel.REPRICINGS_MAX - 1} price changes for all")
     return kernel.new_params(
         g,
         seg,

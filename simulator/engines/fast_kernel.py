@@ -1,4 +1,4 @@
-"""The compiled engine's event loop: the SimPy engine's processes as one numba-compiled loop.
+"""The fast engine's event loop: the SimPy engine's processes as one numba-compiled loop.
 
 Each SimPy process of `simpy_engine.py` becomes a chain of events on one binary heap, and each
 `yield env.timeout(...)` a push of the event that resumes it. Events keep SimPy's order: by
@@ -42,8 +42,7 @@ K_ACTIVATE, K_INVITE = 4, 5  # a user (id): activation, one invite
 K_TRIAL_END, K_PAID_ONLY_DECIDE, K_UNACTIVATED_LEAVE = 6, 7, 8  # an account (id) ...
 K_FREE_START, K_FREE_BUY, K_FREE_EXIT = 9, 10, 11
 K_PAY_MOVE, K_PAY_END = 12, 13  # aux: the paying phase's epoch
-K_PRICE_RISE, K_REPRICE = 14, 15  # id: the repricing; aux: epoch * 1024 + repricing
-REPRICINGS_MAX = 1024
+K_PRICE_RISE, K_REPRICE = 14, 15  # id: the repricing k; aux: epoch * repricings + k
 
 # --- where a paying phase returns when it ends back on the free plan ----------------------
 ORIGIN_TOP, ORIGIN_LOOP = 0, 1  # the free phases from the start (first draws) / with new draws
@@ -985,7 +984,7 @@ def _price_rise(s: StateRef, p: ParamsRef, k: int) -> None:
             period = 12 if ai[a, A_ANNUAL] else 1
             periods_done = math.floor((now - af[a, A_PAYING_SINCE]) / period) + 1
             renewal_t = af[a, A_PAYING_SINCE] + periods_done * period
-            _schedule(s, renewal_t, a, K_REPRICE, ai[a, A_EPOCH] * REPRICINGS_MAX + k)
+            _schedule(s, renewal_t, a, K_REPRICE, ai[a, A_EPOCH] * p.repricing_t.shape[0] + k)
 
 
 @njit(cache=True)
@@ -1082,4 +1081,5 @@ def advance(s: StateRef, p: ParamsRef, until: float) -> None:
             _with_room(s, s.c[N_ACCOUNTS])
             _price_rise(s, p, ident)
         else:  # K_REPRICE
-            _reprice(s, p, ident, aux // REPRICINGS_MAX, aux % REPRICINGS_MAX)
+            repricings = p.repricing_t.shape[0]
+            _reprice(s, p, ident, aux // repricings, aux % repricings)
