@@ -48,3 +48,13 @@ def test_naive_model_is_deterministic_and_tracks_the_engine(naive: ModuleType) -
     reference = {"engine": "simpy"} if "engine" in inspect.signature(run).parameters else {}
     engine_users = run(scenario, seed=3, **reference).ledger.users
     assert first.users == pytest.approx(engine_users, rel=0.15)
+
+
+def test_simpy_floor_counts_its_events() -> None:
+    spec = importlib.util.spec_from_file_location("simpy_floor", BENCHMARKS / "simpy_floor.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    report = module.measure(users=2_000, timeouts=3, seed=1)
+    assert report["events"] == 2_000 * 5
+    assert report["cpu_seconds"] > 0

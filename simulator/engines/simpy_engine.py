@@ -114,7 +114,7 @@ class SimpyEngine:
             name: _Flow(f.activation_probability, LogNormalMonths.from_days(f.time_to_value), f.cost_per_signup)
             for name, f in scenario.onboarding.items()
         }
-        self.segment_shares = [s.share for s in scenario.segments.values()]
+        self.segment_shares = scenario.segment_shares()
         self.virality = [scenario.segment_virality(s) for s in self.segment_names]
         self.cycle_time = [LogNormalMonths.from_days(v.cycle_time) for v in self.virality]
         self.monetization = [scenario.segment_monetization(s) for s in self.segment_names]

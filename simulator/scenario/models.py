@@ -478,6 +478,12 @@ class Scenario(StrictModel):
         """[churn] as it applies to `segment`."""
         return self.segments[segment].churn or self.churn
 
+    def segment_shares(self) -> list[float]:
+        """Each segment's share of non-viral signups, scaled to sum to 1 exactly (the schema
+        accepts shares that sum to within 1e-6 of 1; a sampler needs the exact sum)."""
+        total = sum(s.share for s in self.segments.values())
+        return [s.share / total for s in self.segments.values()]
+
 
 SEGMENT_OVERRIDABLE = ("virality", "monetization", "expansion", "churn")
 """Scenario sections a segment may override."""
