@@ -344,37 +344,9 @@ def _new_state(horizon: float, rows: int, draws: int) -> State:
 
 
 @njit(cache=True)
-def new_params(
-    g: Any,
-    seg: Any,
-    flow: Any,
-    flow_starts: Any,
-    flow_ids: Any,
-    plan: Any,
-    price_starts: Any,
-    price_seat: Any,
-    price_base: Any,
-    budget_starts: Any,
-    paid_rate: Any,
-    repricing_t: Any,
-    repricing_plan: Any,
-) -> Params:
-    """Params of these arrays (see Params), built by compiled code (see _new_state)."""
-    return Params(  # type: ignore[no-untyped-call]
-        g,
-        seg,
-        flow,
-        flow_starts,
-        flow_ids,
-        plan,
-        price_starts,
-        price_seat,
-        price_base,
-        budget_starts,
-        paid_rate,
-        repricing_t,
-        repricing_plan,
-    )
+def new_params(*arrays: Any) -> Params:
+    """Params of these arrays, in PARAMS_FIELDS order, built by compiled code (see _new_state)."""
+    return Params(*arrays)  # type: ignore[no-untyped-call]
 
 
 # --- growing ---------------------------------------------------------------------------------
