@@ -189,16 +189,21 @@ FLOW_ACTIVATION, FLOW_TTV_MU, FLOW_TTV_SIGMA, FLOW_COST = range(4)
 PLAN_MIN_SEATS, PLAN_MAX_SEATS, PLAN_VALUE, PLAN_ANNUAL_SHARE, PLAN_ANNUAL_DISCOUNT = range(5)
 
 
-@structref.register
-class _ParamsType(types.StructRef):
+class _ArrayFields(types.StructRef):
+    """A structref type whose fields are typed by their values, not as literals."""
+
     def preprocess_fields(self, fields: Any) -> Any:
         return tuple((name, types.unliteral(typ)) for name, typ in fields)  # type: ignore[no-untyped-call]
 
 
 @structref.register
-class _StateType(types.StructRef):
-    def preprocess_fields(self, fields: Any) -> Any:
-        return tuple((name, types.unliteral(typ)) for name, typ in fields)  # type: ignore[no-untyped-call]
+class _ParamsType(_ArrayFields):
+    pass
+
+
+@structref.register
+class _StateType(_ArrayFields):
+    pass
 
 
 class Params(structref.StructRefProxy):
