@@ -162,11 +162,9 @@ class Draws:
 
     def refill(self, s: kernel.State, segments: int) -> None:
         """Top up every row less than half full; make room for an activation's invites."""
-        c, ui, hi, dr, dc, dn = (
-            kernel.arrays(s)[kernel.STATE_FIELDS.index(f)] for f in ("c", "ui", "hi", "dr", "dc", "dn")
-        )
+        c, ui, dr, dc, dn = (kernel.arrays(s)[kernel.STATE_FIELDS.index(f)] for f in ("c", "ui", "dr", "dc", "dn"))
         needed = kernel.DRAW_MARGIN
-        top = int(hi[0, kernel.H_PAYLOAD]) if c[kernel.HEAP_SIZE] else 0
+        top = int(c[kernel.NEXT_PAYLOAD])  # 0 (an arrival wake-up) before the first event
         if top & 15 == kernel.K_ACTIVATE:
             row = kernel.D_CHURN_BETA + 2 * segments + int(ui[kernel.U_SEGMENT, top >> 4])
             needed += int(dr[row, dc[row]]) if dn[row] > dc[row] else 0

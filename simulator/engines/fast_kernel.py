@@ -50,8 +50,12 @@ ORIGIN_TOP, ORIGIN_LOOP = 0, 1  # the free phases from the start (first draws) /
 # --- columns ---------------------------------------------------------------------------------
 # counters (state.c)
 N_USERS, N_ACCOUNTS, N_CHANGES, N_SPEND, HEAP_SIZE, SEQ, SIGNUPS, ACTIVE_USERS, STATUS = range(9)
-BUCKET, POOL_USED, POOL_FREE = range(9, 12)  # the calendar: current bucket, pool slots used, free
-COUNTERS = 12
+# the calendar: current bucket, chunks used and free, the current bucket's run (next, end), and
+# the next event (its payload, and 1 when it comes from the run rather than the heap)
+BUCKET, CHUNKS_USED, CHUNKS_FREE, RUN_AT, RUN_END, NEXT_PAYLOAD, NEXT_FROM_RUN = range(9, 16)
+# rows allocated in the arrays that grow, kept here so that checking for room reads one array
+CAP_USERS, CAP_ACCOUNTS, CAP_CHANGES, CAP_SPEND, CAP_HEAP, CAP_CHUNKS, CAP_RUN = range(16, 23)
+COUNTERS = 23
 STATUS_MAX_USERS, STATUS_NEEDS_DRAWS = 1, 2
 # scalars (state.f)
 NOW, HORIZON, ARRIVAL_PAID, ARRIVAL_ORGANIC, ARRIVAL_TOTAL = range(5)
@@ -94,10 +98,12 @@ AI_COLUMNS = 11
 C_ACCOUNT, C_STATE, C_MRR, C_SEATS = range(4)
 # spend: floats (sf: time, amount), kind (sk)
 S_T, S_AMOUNT = range(2)
-# heap: time (ht), ints (hi); calendar pool: time (pt), ints (pi: the heap's, then the next slot)
-H_SEQ, H_PAYLOAD, H_AUX, P_NEXT = range(4)
+# heap (ht: time, hi), calendar chunks (qt, qi) and the current bucket's run (rt, ri): these ints
+H_SEQ, H_PAYLOAD, H_AUX = range(3)
 BUCKETS_PER_MONTH = 31
 """The calendar's buckets are 1/31 month (under a day) wide."""
+CHUNK = 32
+"""Events per chunk of a bucket's list."""
 
 # --- rows of pre-drawn random numbers (state.dr), with the stream each comes from -----------
 (
@@ -239,8 +245,9 @@ class State(structref.StructRefProxy):
     """Everything that changes during a run, passed by reference (see the column constants):
     counters c, scalars f; users uf, ui; accounts af, ai; account changes ct (time), ci;
     spend sf, sk (kind); heap ht (time), hi; pre-drawn numbers dr, row i used from dc[i] to
-    dn[i]; the calendar of later events: pool pt (time), pi, free slots pf, and each bucket's
-    first (bh) and last (bt) slot."""
+    dn[i]; the calendar of later events: chunks of CHUNK events qt (time), qi, each chunk's
+    next chunk qn and length ql, free chunks qf, each bucket's first (bh) and last (bt) chunk;
+    the current bucket's events rt (time), ri, in time order ro."""
 
 
 STATE_FIELDS = (
@@ -259,11 +266,16 @@ STATE_FIELDS = (
     "dr",
     "dc",
     "dn",
-    "pt",
-    "pi",
-    "pf",
+    "qt",
+    "qi",
+    "qn",
+    "ql",
+    "qf",
     "bh",
     "bt",
+    "rt",
+    "ri",
+    "ro",
 )
 structref.define_proxy(State, _StateType, list(STATE_FIELDS))  # type: ignore[no-untyped-call]
 
@@ -293,11 +305,16 @@ def arrays(s: StateRef) -> tuple[Any, ...]:
         s.dr,
         s.dc,
         s.dn,
-        s.pt,
-        s.pi,
-        s.pf,
+        s.qt,
+        s.qi,
+        s.qn,
+        s.ql,
+        s.qf,
         s.bh,
         s.bt,
+        s.rt,
+        s.ri,
+        s.ro,
     )
 
 
@@ -324,8 +341,13 @@ def _new_state(horizon: float, rows: int, draws: int) -> State:
     f = np.zeros(5)
     f[HORIZON] = horizon
     buckets = int(horizon * BUCKETS_PER_MONTH) + 2
+    c = np.zeros(COUNTERS, dtype=np.int64)
+    c[CAP_USERS], c[CAP_ACCOUNTS], c[CAP_SPEND], c[CAP_HEAP], c[CAP_RUN] = rows, rows, rows, rows, rows
+    c[CAP_CHANGES] = 2 * rows
+    chunks = rows // CHUNK + buckets
+    c[CAP_CHUNKS] = chunks
     return State(  # type: ignore[no-untyped-call]
-        np.zeros(COUNTERS, dtype=np.int64),
+        c,
         f,
         np.empty((2, rows)),
         np.empty((6, rows), dtype=np.int64),
@@ -340,11 +362,16 @@ def _new_state(horizon: float, rows: int, draws: int) -> State:
         np.empty((draws, 0)),
         np.zeros(draws, dtype=np.int64),
         np.zeros(draws, dtype=np.int64),
+        np.empty(chunks * CHUNK),
+        np.empty((chunks * CHUNK, 3), dtype=np.int64),
+        np.empty(chunks, dtype=np.int64),
+        np.empty(chunks, dtype=np.int64),
+        np.empty(chunks, dtype=np.int64),
+        np.full(buckets, -1, dtype=np.int64),
+        np.full(buckets, -1, dtype=np.int64),
         np.empty(rows),
-        np.empty((rows, 4), dtype=np.int64),
-        np.empty(rows, dtype=np.int64),
-        np.full(buckets, -1, dtype=np.int64),
-        np.full(buckets, -1, dtype=np.int64),
+        np.empty((rows, 3), dtype=np.int64),
+        np.empty(0, dtype=np.int64),
     )
 
 
@@ -373,33 +400,55 @@ def _grown_columns(a: Any, columns: int) -> Any:
 def _with_room(s: StateRef, heap_rows: int) -> None:
     """Double the arrays that have fewer free rows than one event can fill."""
     c = s.c
-    if c[N_USERS] + 4 > s.uf.shape[1]:
-        s.uf, s.ui = _grown_columns(s.uf, 2 * s.uf.shape[1]), _grown_columns(s.ui, 2 * s.ui.shape[1])
-    if c[N_ACCOUNTS] + 4 > s.af.shape[0]:
-        s.af, s.ai = _grown(s.af, 2 * s.af.shape[0]), _grown(s.ai, 2 * s.ai.shape[0])
-    if c[N_CHANGES] + 16 > s.ct.shape[0]:
-        s.ct, s.ci = _grown(s.ct, 2 * s.ct.shape[0]), _grown_columns(s.ci, 2 * s.ci.shape[1])
-    if c[N_SPEND] + 8 > s.sf.shape[0]:
-        s.sf, s.sk = _grown(s.sf, 2 * s.sf.shape[0]), _grown(s.sk, 2 * s.sk.shape[0])
+    if c[N_USERS] + 4 > c[CAP_USERS]:
+        c[CAP_USERS] *= 2
+        s.uf, s.ui = _grown_columns(s.uf, c[CAP_USERS]), _grown_columns(s.ui, c[CAP_USERS])
+    if c[N_ACCOUNTS] + 4 > c[CAP_ACCOUNTS]:
+        c[CAP_ACCOUNTS] *= 2
+        s.af, s.ai = _grown(s.af, c[CAP_ACCOUNTS]), _grown(s.ai, c[CAP_ACCOUNTS])
+    if c[N_CHANGES] + 16 > c[CAP_CHANGES]:
+        c[CAP_CHANGES] *= 2
+        s.ct, s.ci = _grown(s.ct, c[CAP_CHANGES]), _grown_columns(s.ci, c[CAP_CHANGES])
+    if c[N_SPEND] + 8 > c[CAP_SPEND]:
+        c[CAP_SPEND] *= 2
+        s.sf, s.sk = _grown(s.sf, c[CAP_SPEND]), _grown(s.sk, c[CAP_SPEND])
     _heap_room(s, heap_rows + 16)
-    if c[POOL_USED] + heap_rows + 16 > s.pt.shape[0]:
-        rows = max(2 * s.pt.shape[0], c[POOL_USED] + heap_rows + 16)
-        s.pt, s.pi, s.pf = _grown(s.pt, rows), _grown(s.pi, rows), _grown(s.pf, rows)
+    # Each push may open a chunk.
+    if c[CHUNKS_USED] + heap_rows + 16 > c[CAP_CHUNKS]:
+        c[CAP_CHUNKS] = max(2 * c[CAP_CHUNKS], c[CHUNKS_USED] + heap_rows + 16)
+        s.qt, s.qi = _grown(s.qt, c[CAP_CHUNKS] * CHUNK), _grown(s.qi, c[CAP_CHUNKS] * CHUNK)
+        s.qn, s.ql, s.qf = _grown(s.qn, c[CAP_CHUNKS]), _grown(s.ql, c[CAP_CHUNKS]), _grown(s.qf, c[CAP_CHUNKS])
+
+
+@njit(cache=True)
+def _short_of_room(c: Any) -> bool:
+    """Whether `_with_room(s, 0)` would grow an array (read from the counters alone: cheap)."""
+    return (
+        c[N_USERS] + 4 > c[CAP_USERS]
+        or c[N_ACCOUNTS] + 4 > c[CAP_ACCOUNTS]
+        or c[N_CHANGES] + 16 > c[CAP_CHANGES]
+        or c[N_SPEND] + 8 > c[CAP_SPEND]
+        or c[HEAP_SIZE] + 16 > c[CAP_HEAP]
+        or c[CHUNKS_USED] + 16 > c[CAP_CHUNKS]
+    )
 
 
 @njit(cache=True)
 def _heap_room(s: StateRef, rows: int) -> None:
-    if s.c[HEAP_SIZE] + rows > s.ht.shape[0]:
-        size = max(2 * s.ht.shape[0], s.c[HEAP_SIZE] + rows)
-        s.ht, s.hi = _grown(s.ht, size), _grown(s.hi, size)
+    c = s.c
+    if c[HEAP_SIZE] + rows > c[CAP_HEAP]:
+        c[CAP_HEAP] = max(2 * c[CAP_HEAP], c[HEAP_SIZE] + rows)
+        s.ht, s.hi = _grown(s.ht, c[CAP_HEAP]), _grown(s.hi, c[CAP_HEAP])
 
 
 # --- the event queue: ordered by (time, sequence) as SimPy orders its events ---------------
 # NOTE: for performance reasons. One binary heap of every pending event grows to hundreds of
 # thousands of entries in a large run, and each push and pop then misses the cache at most of
-# its ~20 levels. So only the events of the current bucket (under a day) are in the heap;
-# later ones wait in their bucket's list (a calendar queue) and enter the heap, in the order
-# they were scheduled, when their bucket comes up. The order of events is unchanged.
+# its ~20 levels. So later events wait in their bucket (under a day wide: a calendar queue),
+# appended to the bucket's chunks of CHUNK events, which are contiguous in memory. When its
+# bucket comes up, a bucket's events (appended in scheduling order) are sorted by time, stably,
+# into the run; events scheduled into the current bucket meanwhile go on a small heap, and the
+# next event is the earlier of the run's and the heap's. The order of events is unchanged.
 @njit(cache=True)
 def _push(s: StateRef, t: float, payload: int, aux: int) -> None:
     if t >= s.f[HORIZON]:
@@ -411,43 +460,71 @@ def _push(s: StateRef, t: float, payload: int, aux: int) -> None:
     if bucket <= c[BUCKET]:
         _heap_insert(s, t, seq, payload, aux)
         return
-    if c[POOL_FREE] > 0:
-        c[POOL_FREE] -= 1
-        slot = s.pf[c[POOL_FREE]]
-    else:
-        slot = c[POOL_USED]
-        c[POOL_USED] = slot + 1
-    s.pt[slot] = t
-    pi = s.pi
-    pi[slot, H_SEQ], pi[slot, H_PAYLOAD], pi[slot, H_AUX], pi[slot, P_NEXT] = seq, payload, aux, -1
-    if s.bh[bucket] < 0:
-        s.bh[bucket] = slot
-    else:
-        pi[s.bt[bucket], P_NEXT] = slot
-    s.bt[bucket] = slot
+    bt, ql = s.bt, s.ql
+    chunk = bt[bucket]
+    if chunk < 0 or ql[chunk] == CHUNK:
+        if c[CHUNKS_FREE] > 0:
+            c[CHUNKS_FREE] -= 1
+            fresh = s.qf[c[CHUNKS_FREE]]
+        else:
+            fresh = c[CHUNKS_USED]
+            c[CHUNKS_USED] = fresh + 1
+        s.qn[fresh], ql[fresh] = -1, 0
+        if chunk < 0:
+            s.bh[bucket] = fresh
+        else:
+            s.qn[chunk] = fresh
+        bt[bucket] = chunk = fresh
+    slot = chunk * CHUNK + ql[chunk]
+    ql[chunk] += 1
+    s.qt[slot] = t
+    qi = s.qi
+    qi[slot, H_SEQ], qi[slot, H_PAYLOAD], qi[slot, H_AUX] = seq, payload, aux
+
+
+@njit(cache=True)
+def _load_bucket(s: StateRef, bucket: int) -> None:
+    """Make `bucket`'s events the run, in time order, and free its chunks."""
+    c, qn, ql = s.c, s.qn, s.ql
+    count, chunk = 0, s.bh[bucket]
+    while chunk >= 0:
+        count, chunk = count + ql[chunk], qn[chunk]
+    if count > c[CAP_RUN]:
+        c[CAP_RUN] = max(2 * c[CAP_RUN], count)
+        s.rt, s.ri = np.empty(c[CAP_RUN]), np.empty((c[CAP_RUN], 3), dtype=np.int64)
+    rt, ri, qt, qi, qf = s.rt, s.ri, s.qt, s.qi, s.qf
+    n, chunk = 0, s.bh[bucket]
+    while chunk >= 0:
+        first, length = chunk * CHUNK, ql[chunk]
+        rt[n : n + length] = qt[first : first + length]
+        ri[n : n + length] = qi[first : first + length]
+        n += length
+        qf[c[CHUNKS_FREE]] = chunk
+        c[CHUNKS_FREE] += 1
+        chunk = qn[chunk]
+    s.bh[bucket] = s.bt[bucket] = -1
+    # Appended in scheduling order: a stable sort by time orders them by (time, sequence).
+    s.ro = np.argsort(rt[:n], kind="mergesort")
+    c[RUN_AT], c[RUN_END] = 0, n
 
 
 @njit(cache=True)
 def _next_time(s: StateRef) -> float:
-    """Time of the next event (inf if none), moving the next bucket into the heap if empty."""
+    """Time of the next event (inf if none), loading the next bucket when nothing is left."""
     c = s.c
-    while c[HEAP_SIZE] == 0:
+    while c[RUN_AT] == c[RUN_END] and c[HEAP_SIZE] == 0:
         bucket = c[BUCKET] + 1
         if bucket >= s.bh.shape[0]:
             return INF
         c[BUCKET] = bucket
-        count, slot = 0, s.bh[bucket]
-        while slot >= 0:
-            count, slot = count + 1, s.pi[slot, P_NEXT]
-        _heap_room(s, count)
-        slot = s.bh[bucket]
-        while slot >= 0:
-            pi = s.pi
-            _heap_insert(s, s.pt[slot], pi[slot, H_SEQ], pi[slot, H_PAYLOAD], pi[slot, H_AUX])
-            s.pf[c[POOL_FREE]] = slot
-            c[POOL_FREE] += 1
-            slot = pi[slot, P_NEXT]
-        s.bh[bucket] = -1
+        _load_bucket(s, bucket)
+    if c[RUN_AT] < c[RUN_END]:
+        j = s.ro[c[RUN_AT]]
+        t = s.rt[j]
+        if c[HEAP_SIZE] == 0 or t < s.ht[0] or (t == s.ht[0] and s.ri[j, H_SEQ] < s.hi[0, H_SEQ]):
+            c[NEXT_FROM_RUN], c[NEXT_PAYLOAD] = 1, s.ri[j, H_PAYLOAD]
+            return t
+    c[NEXT_FROM_RUN], c[NEXT_PAYLOAD] = 0, s.hi[0, H_PAYLOAD]
     return s.ht[0]
 
 
@@ -470,7 +547,13 @@ def _heap_insert(s: StateRef, t: float, seq: int, payload: int, aux: int) -> Non
 
 @njit(cache=True)
 def _pop(s: StateRef) -> tuple[float, int, int]:
-    ht, hi, c = s.ht, s.hi, s.c
+    """Take the event `_next_time` found."""
+    c = s.c
+    if c[NEXT_FROM_RUN]:
+        j = s.ro[c[RUN_AT]]
+        c[RUN_AT] += 1
+        return s.rt[j], s.ri[j, H_PAYLOAD], s.ri[j, H_AUX]
+    ht, hi = s.ht, s.hi
     t, payload, aux = ht[0], hi[0, H_PAYLOAD], hi[0, H_AUX]
     n = c[HEAP_SIZE] - 1
     c[HEAP_SIZE] = n
@@ -995,27 +1078,52 @@ def start(s: StateRef, p: ParamsRef) -> None:
 
 
 @njit(cache=True)
-def _draws_short(s: StateRef, p: ParamsRef) -> bool:
-    """Whether some row of draws may run out in the next event; then the caller refills."""
-    for row in range(s.dn.shape[0]):
-        if s.dn[row] - s.dc[row] < DRAW_MARGIN:
-            return True
-    if s.hi[0, H_PAYLOAD] & 15 == K_ACTIVATE:
-        segment = s.ui[U_SEGMENT, s.hi[0, H_PAYLOAD] >> 4]
-        invites = s.dr[D_CHURN_BETA + 2 * p.seg.shape[0] + segment, s.dc[D_CHURN_BETA + 2 * p.seg.shape[0] + segment]]
-        return s.dn[D_INVITE_N] - s.dc[D_INVITE_N] < invites + DRAW_MARGIN
-    return False
+def _fewest_draws_left(s: StateRef) -> int:
+    """The fewest draws left in any row but the invite delays' (which an event may empty)."""
+    dn, dc = s.dn, s.dc
+    fewest = dn[0] - dc[0]
+    for row in range(1, dn.shape[0]):
+        if row != D_INVITE_N:
+            fewest = min(fewest, dn[row] - dc[row])
+    return fewest
+
+
+@njit(cache=True)
+def _invite_delays_short(s: StateRef, p: ParamsRef) -> bool:
+    """Whether the invite delays' row may run out in the next event (an activation draws one
+    delay per invite, however many)."""
+    dn, dc = s.dn, s.dc
+    left = dn[D_INVITE_N] - dc[D_INVITE_N]
+    top = s.c[NEXT_PAYLOAD]
+    if top & 15 == K_ACTIVATE:
+        row = D_CHURN_BETA + 2 * p.seg.shape[0] + s.ui[U_SEGMENT, top >> 4]
+        return left < s.dr[row, dc[row]] + DRAW_MARGIN
+    return left < DRAW_MARGIN
 
 
 @njit(cache=True)
 def advance(s: StateRef, p: ParamsRef, until: float) -> None:
     """Run every event before time `until`; stop early when the run hits max_users or needs
     more pre-drawn numbers (status), to be called again after a refill."""
-    while s.c[STATUS] == 0 and _next_time(s) < until:
-        if _draws_short(s, p):
-            s.c[STATUS] = STATUS_NEEDS_DRAWS
+    c = s.c
+    # NOTE: for performance reasons. An event takes at most DRAW_MARGIN numbers of any row but
+    # the invite delays', so after finding `fewest` left in those rows, the next
+    # (fewest - DRAW_MARGIN) // DRAW_MARGIN events cannot run short: they skip the scan.
+    # The run stops for a refill before exactly the same event as with a scan before each.
+    scan_in = 0
+    while c[STATUS] == 0 and _next_time(s) < until:
+        if scan_in == 0:
+            fewest = _fewest_draws_left(s)
+            if fewest < DRAW_MARGIN:
+                c[STATUS] = STATUS_NEEDS_DRAWS
+                break
+            scan_in = (fewest - DRAW_MARGIN) // DRAW_MARGIN + 1
+        if _invite_delays_short(s, p):
+            c[STATUS] = STATUS_NEEDS_DRAWS
             break
-        _with_room(s, 0)
+        scan_in -= 1
+        if _short_of_room(c):
+            _with_room(s, 0)
         t, payload, aux = _pop(s)
         s.f[NOW] = t
         kind, ident = payload & 15, payload >> 4
