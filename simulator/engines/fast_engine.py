@@ -210,7 +210,9 @@ def run_fast(
     p = params(scenario)
     segments = len(scenario.segments)
     draws = Draws(scenario, streams)
-    s = kernel.new_state(float(months), 4096, segments)
+    # Room for 2^17 users from the start: pages never written cost nothing, and a run of
+    # 10^5 users then never copies its arrays to grow them.
+    s = kernel.new_state(float(months), 1 << 17, segments)
     draws.refill(s, segments)
     kernel.start(s, p)
     counters, scalars = kernel.arrays(s)[:2]

@@ -503,9 +503,46 @@ def _load_bucket(s: StateRef, bucket: int) -> None:
         c[CHUNKS_FREE] += 1
         chunk = qn[chunk]
     s.bh[bucket] = s.bt[bucket] = -1
-    # Appended in scheduling order: a stable sort by time orders them by (time, sequence).
-    s.ro = np.argsort(rt[:n], kind="mergesort")
+    s.ro = _time_order(rt[:n], bucket)
     c[RUN_AT], c[RUN_END] = 0, n
+
+
+@njit(cache=True)
+def _time_order(t: Any, bucket: int) -> Any:
+    """The order of one bucket's events by (time, sequence), given in sequence order.
+
+    NOTE: for performance reasons. A comparison sort of each bucket took about a tenth of the
+    run. Times spread over the bucket, so a counting sort into as many slices as events, then
+    an insertion sort by (time, position) that rarely moves anything, orders them in linear
+    time; a bucket that would take too many moves (times bunched in one slice, out of order)
+    falls back to a stable merge sort. Both keep events of equal time in sequence order.
+    """
+    n = t.shape[0]
+    slice_of = np.empty(n, dtype=np.int64)
+    starts = np.zeros(n + 1, dtype=np.int64)
+    for i in range(n):
+        k = min(n - 1, max(0, int((t[i] * BUCKETS_PER_MONTH - bucket) * n)))
+        slice_of[i] = k
+        starts[k + 1] += 1
+    for k in range(n):
+        starts[k + 1] += starts[k]
+    order = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        k = slice_of[i]
+        order[starts[k]] = i
+        starts[k] += 1
+    moves, budget = 0, 16 * n + 64
+    for i in range(1, n):
+        e = order[i]
+        j = i
+        while j > 0 and (t[order[j - 1]] > t[e] or (t[order[j - 1]] == t[e] and order[j - 1] > e)):
+            order[j] = order[j - 1]
+            j -= 1
+        order[j] = e
+        moves += i - j
+        if moves > budget:
+            return np.argsort(t, kind="mergesort")
+    return order
 
 
 @njit(cache=True)
@@ -860,7 +897,15 @@ def _activate(s: StateRef, p: ParamsRef, user: int) -> Any:
     delays = np.empty(count)
     for i in range(count):
         delays[i] = _lognormal(s, D_INVITE_N, seg[SEG_CYCLE_MU], seg[SEG_CYCLE_SIGMA])
-    delays.sort()
+    if count > 16:
+        delays.sort()
+    else:  # a few values: an insertion sort, without a call into the general sort
+        for i in range(1, count):
+            d, j = delays[i], i
+            while j > 0 and delays[j - 1] > d:
+                delays[j] = delays[j - 1]
+                j -= 1
+            delays[j] = d
     return delays
 
 
