@@ -449,7 +449,9 @@ def _heap_room(s: StateRef, rows: int) -> None:
 # bucket comes up, a bucket's events (appended in scheduling order) are sorted by time, stably,
 # into the run; events scheduled into the current bucket meanwhile go on a small heap, and the
 # next event is the earlier of the run's and the heap's. The order of events is unchanged.
-@njit(cache=True)
+# The queue's functions run several times an event: they are inlined, which saves each call
+# and the reference counting of its arguments (about 7% of a run).
+@njit(cache=True, inline="always")
 def _push(s: StateRef, t: float, payload: int, aux: int) -> None:
     if t >= s.f[HORIZON]:
         return  # never reached: the run stops at the horizon
@@ -545,7 +547,7 @@ def _time_order(t: Any, bucket: int) -> Any:
     return order
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _next_time(s: StateRef) -> float:
     """Time of the next event (inf if none), loading the next bucket when nothing is left."""
     c = s.c
@@ -565,7 +567,7 @@ def _next_time(s: StateRef) -> float:
     return s.ht[0]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _heap_insert(s: StateRef, t: float, seq: int, payload: int, aux: int) -> None:
     ht, hi, c = s.ht, s.hi, s.c
     i = c[HEAP_SIZE]
@@ -582,7 +584,7 @@ def _heap_insert(s: StateRef, t: float, seq: int, payload: int, aux: int) -> Non
     hi[i, H_SEQ], hi[i, H_PAYLOAD], hi[i, H_AUX] = seq, payload, aux
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _pop(s: StateRef) -> tuple[float, int, int]:
     """Take the event `_next_time` found."""
     c = s.c
@@ -614,7 +616,7 @@ def _pop(s: StateRef) -> tuple[float, int, int]:
     return t, payload, aux
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _schedule(s: StateRef, t: float, ident: int, kind: int, aux: int = 0) -> None:
     _push(s, t, ident * 16 + kind, aux)
 
