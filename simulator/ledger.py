@@ -299,34 +299,35 @@ def freeze(
     spend: Floats,
 ) -> Ledger:
     """The frozen Ledger of a run's records: every engine ends here, so that the month-end
-    matrices and accrued revenue are computed one way only."""
+    matrices and accrued revenue are computed one way only. Times are ≥ 0."""
     n_accounts = len(account_owner)
-    # By account, then time; ties keep the order in which they happened. Two stable sorts give
-    # the same order as np.lexsort, faster: account ids are integers (radix sort), and the sort
-    # by time is skipped when the engine recorded in time order, as event-driven engines do.
-    if np.all(changes.t[1:] >= changes.t[:-1]):
-        order = np.argsort(changes.account, kind="stable")
-    else:
-        by_time = np.argsort(changes.t, kind="stable")
-        order = by_time[np.argsort(changes.account[by_time], kind="stable")]
-    acc, t = changes.account[order], changes.t[order]
-    state, mrr, seats = changes.state[order], changes.mrr_cents[order], changes.seats[order]
-    bins = np.minimum(np.floor(t).astype(np.int64), months)  # month `months` = beyond horizon
-    first_of_account = np.ones(len(acc), dtype=bool)
-    first_of_account[1:] = acc[1:] != acc[:-1]
-
-    account_state = _month_end_values(acc, bins, state, n_accounts, months, np.int8)
+    order, acc = _by_account_then_time(changes)
+    # Month of each record (`months`: beyond the horizon) in the smallest integer type, so that the
+    # gathers into record order read small arrays.
+    month_type = np.min_scalar_type(-(months + 1))
+    bins = np.minimum(np.floor(changes.t), months).astype(month_type)[order]
+    states = changes.state.astype(np.int8)[order]
+    account_state = _month_end_values(acc, bins, states, n_accounts, months, np.int8)
 
     paid_account = np.flatnonzero(~np.isnan(account_first_paid_t))
     row_of = np.full(n_accounts, -1, dtype=np.int64)
     row_of[paid_account] = np.arange(len(paid_account))
-    keep = row_of[acc] >= 0
-    paid_args = (row_of[acc][keep], bins[keep])
-    paid_mrr = _month_end_values(*paid_args, mrr[keep], len(paid_account), months)
-    paid_seats = _month_end_values(*paid_args, seats[keep], len(paid_account), months)
+    # Money and seats come from the records of accounts that paid or ever had MRR or seats, a few
+    # percent of all records: the other accounts' records add nothing to either.
+    priced = row_of >= 0
+    priced[changes.account[(changes.mrr_cents != 0) | (changes.seats != 0)]] = True
+    kept = priced[acc]
+    acc, bins, order = acc[kept], bins[kept], order[kept]
+    t, mrr, seats = changes.t[order], changes.mrr_cents[order], changes.seats[order]
+    row = row_of[acc]
+    paid = row >= 0
+    paid_args = (row[paid], bins[paid])
+    paid_mrr = _month_end_values(*paid_args, mrr[paid], len(paid_account), months)
+    paid_seats = _month_end_values(*paid_args, seats[paid], len(paid_account), months)
 
-    acq_cohort = np.floor(user_signup_t[account_owner]).astype(np.int64) if n_accounts else np.zeros(0, np.int64)
-    cohort_of_change = acq_cohort[acc]
+    first_of_account = np.ones(len(acc), dtype=bool)
+    first_of_account[1:] = acc[1:] != acc[:-1]
+    cohort_of_change = np.floor(user_signup_t[account_owner[acc]]).astype(np.int64)  # the owner's signup month
     cohort_revenue = _accrue(cohort_of_change, t, _deltas(mrr, first_of_account), months) / 100.0
     cohort_seat_months = _accrue(cohort_of_change, t, _deltas(seats, first_of_account), months)
 
@@ -359,6 +360,28 @@ def freeze(
     )
 
 
+def _by_account_then_time(changes: AccountChanges) -> tuple[Ints, Ints]:
+    """The order of the records by account, then time, ties kept in the order in which they
+    happened; and the account of each record in that order."""
+    # The sort by time is skipped when the engine recorded in time order, as event-driven engines do.
+    if np.all(changes.t[1:] >= changes.t[:-1]):
+        return _stable_order(changes.account)
+    by_time = np.argsort(changes.t, kind="stable")
+    order, accounts = _stable_order(changes.account[by_time])
+    return by_time[order], accounts
+
+
+def _stable_order(ids: Ints) -> tuple[Ints, Ints]:
+    """The indices that sort non-negative `ids` stably, and the sorted ids. One sort of the distinct
+    keys id × n + index gives the stable order about three times faster than a stable argsort of
+    64-bit ids; the keys fit in 64 bits while ids and n are below 2^31."""
+    n = len(ids)
+    keys = ids * n + np.arange(n)
+    keys.sort()
+    sorted_ids, order = np.divmod(keys, max(n, 1))
+    return order, sorted_ids
+
+
 def _deltas(values: Ints, first_of_row: NDArray[np.bool_]) -> Ints:
     """Change of each record from the previous record of the same row (from 0 for the first)."""
     previous = np.empty_like(values)
@@ -370,25 +393,34 @@ def _deltas(values: Ints, first_of_row: NDArray[np.bool_]) -> Ints:
 
 def _month_end_values(
     rows: Ints,
-    bins: Ints,
-    values: Ints,
+    bins: NDArray[np.integer[Any]],
+    values: NDArray[np.integer[Any]],
     n_rows: int,
     months: int,
     dtype: type[np.signedinteger[Any]] = np.int64,
 ) -> NDArray[Any]:
-    """(n_rows, months) matrix of each row's value at each month end, from change records
-    sorted by row and time: a change in month b holds from the end of month b onwards.
-    `dtype` must hold every value and every change (int8 keeps the state matrix small)."""
-    # The last record of each (row, month) cell is the month-end value; the change from the
-    # previous cell of the row goes in the cell, and a cumulative sum along months spreads it.
+    """(n_rows, months) matrix of each row's value at each month end, from change records sorted
+    by row and time: a change in month b holds from the end of month b onwards (b = months: beyond
+    the horizon). `dtype` must hold every value (int8 keeps the state matrix small)."""
+    # The last record of each (row, month) cell is the month-end value.
     last = np.ones(len(rows), dtype=bool)
     last[:-1] = (rows[1:] != rows[:-1]) | (bins[1:] != bins[:-1])
+    last &= bins < months
     rows, bins, values = rows[last], bins[last], values[last]
-    first_of_row = np.ones(len(rows), dtype=bool)
-    first_of_row[1:] = rows[1:] != rows[:-1]
-    matrix = np.zeros((n_rows, months + 1), dtype=dtype)
-    matrix[rows, bins] = _deltas(values, first_of_row)
-    return np.cumsum(matrix[:, :months], axis=1, dtype=dtype)
+    # Month by month, the month's cells overwrite the values carried from the month before: copies
+    # of whole months, not a cumulative sum along every row. Month numbers are small integers, which
+    # numpy sorts stably by radix sort.
+    by_month = np.argsort(bins, kind="stable")
+    rows, values = rows[by_month], values[by_month]
+    ends = np.cumsum(np.bincount(bins, minlength=months)).tolist()
+    month_major = np.empty((months, n_rows), dtype=dtype)
+    current = np.zeros(n_rows, dtype=dtype)
+    start = 0
+    for month, end in enumerate(ends):
+        current[rows[start:end]] = values[start:end]
+        month_major[month] = current
+        start = end
+    return np.ascontiguousarray(month_major.T)
 
 
 def _accrue(cohorts: Ints, t: Floats, deltas: Ints, months: int) -> Floats:
