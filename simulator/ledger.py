@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import cached_property
 from typing import IO, Any
 
 import numpy as np
@@ -93,6 +94,13 @@ class Ledger:
     def users(self) -> int:
         """Number of users who signed up within the horizon."""
         return len(self.user_signup_t)
+
+    @cached_property
+    def memo(self) -> dict[str, Any]:
+        """Tables derived from this ledger, by name, kept by the functions that compute them (see
+        `simulator.metrics`): a ledger's arrays never change after freeze, so the tables that many
+        metrics share are computed once per ledger. Not a field: not compared, not part of a copy."""
+        return {}
 
 
 class LedgerWriter:

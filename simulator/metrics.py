@@ -4,12 +4,18 @@ Conventions: month m is the m-th reporting month (0 first); "at m" means at the 
 m. Rates are fractions (0.05 = 5%). Money is in the scenario's currency, except the waterfall
 which stays in integer cents so that its identity is exact. A ratio with a zero denominator
 is NaN (shown as "n/a"), never a made-up number.
+
+The tables that many metrics share (users' months, accounts paying at month ends, the MRR
+waterfall, …) are computed once per ledger and kept in `Ledger.memo`: the digest of one run asks
+for them dozens of times. Kept arrays are read-only; public functions return arrays of their own.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, fields, is_dataclass, replace
+from functools import wraps
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -32,10 +38,72 @@ def _month_of(t: Floats) -> Ints:
     return np.floor(np.nan_to_num(t, nan=-1.0, posinf=1e9)).astype(np.int64)
 
 
+_Table = TypeVar("_Table")
+
+
+def _once_per_ledger(compute: Callable[[Ledger], _Table]) -> Callable[[Ledger], _Table]:
+    """`compute(ledger)`, computed on the first call for a ledger and kept in its memo. The kept
+    arrays are made read-only, so that no caller can change what the next one reads."""
+    key = compute.__qualname__
+
+    @wraps(compute)
+    def once(ledger: Ledger) -> _Table:
+        memo = ledger.memo
+        if key not in memo:
+            table = compute(ledger)
+            for array in _arrays_in(table):
+                array.flags.writeable = False
+            memo[key] = table
+        return memo[key]
+
+    return once
+
+
+def _arrays_in(table: object) -> list[NDArray[Any]]:
+    """The arrays of a table: an array, or those of a tuple or of a dataclass."""
+    if is_dataclass(table):
+        values = [getattr(table, f.name) for f in fields(table)]
+    elif isinstance(table, tuple):
+        values = list(table)
+    else:
+        values = [table]
+    return [v for v in values if isinstance(v, np.ndarray)]
+
+
+@_once_per_ledger
+def _signup_month(ledger: Ledger) -> Ints:
+    """(U,) each user's signup month: its cohort."""
+    return _month_of(ledger.user_signup_t)
+
+
+@_once_per_ledger
+def _left_month(ledger: Ledger) -> Ints:
+    """(U,) the month each user left (1e9 if it did not)."""
+    return _month_of(ledger.user_left_t)
+
+
+@_once_per_ledger
+def _signups_by_cohort(ledger: Ledger) -> Ints:
+    """(M,) users who signed up in each month."""
+    return np.bincount(_signup_month(ledger), minlength=ledger.months)
+
+
+@_once_per_ledger
+def _activated_by_cohort(ledger: Ledger) -> Ints:
+    """(M,) users of each signup cohort who activated (within the horizon)."""
+    return np.bincount(_signup_month(ledger)[~np.isnan(ledger.user_activated_t)], minlength=ledger.months)
+
+
+@_once_per_ledger
+def _payment_cohort(ledger: Ledger) -> Ints:
+    """(P,) month of the first payment of each account that paid."""
+    return _month_of(ledger.account_first_paid_t[ledger.paid_account])
+
+
 # --- funnel ---------------------------------------------------------------------------------
 def signups_by_channel(ledger: Ledger) -> Ints:
     """(4, M) signups per month by channel (paid, organic, word of mouth, viral)."""
-    cells = ledger.user_channel.astype(np.int64) * ledger.months + _month_of(ledger.user_signup_t)
+    cells = ledger.user_channel.astype(np.int64) * ledger.months + _signup_month(ledger)
     return np.bincount(cells, minlength=len(Channel) * ledger.months).reshape(len(Channel), ledger.months)
 
 
@@ -46,15 +114,20 @@ def signups(ledger: Ledger) -> Ints:
 
 def active_users_by_state(ledger: Ledger) -> Ints:
     """(3, M) users active at each month end whose account is free, in trial, or paying."""
-    months = np.arange(ledger.months)
-    signup_m = _month_of(ledger.user_signup_t)
-    left_m = _month_of(ledger.user_left_t)
-    out = np.zeros((3, ledger.months), dtype=np.int64)
-    for m in months:
-        active = (signup_m <= m) & (left_m > m)
-        states = ledger.account_state[ledger.user_account[active], m]
-        out[:, m] = np.bincount(states, minlength=len(AccountState))[:3]
-    return out
+    months = ledger.months
+    # A user is active at the ends of the months from its signup month up to the month it left:
+    # one entry per such user-month (a few per user), not a users × months mask. An entry is the
+    # row-major index of its (account, month) cell in the state matrix.
+    start = np.maximum(_signup_month(ledger), 0)
+    length = np.maximum(np.minimum(_left_month(ledger), months) - start, 0)
+    first_entry = np.cumsum(length) - length
+    cell = np.repeat(ledger.user_account * months + start - first_entry, length)
+    cell += np.arange(len(cell))
+    state_and_month = ledger.account_state.ravel()[cell].astype(np.int64)
+    state_and_month *= months
+    state_and_month += cell % months
+    counts = np.bincount(state_and_month, minlength=len(AccountState) * months)
+    return counts[: 3 * months].reshape(3, months)
 
 
 def active_users(ledger: Ledger) -> Ints:
@@ -68,9 +141,8 @@ def activation_rate_by_cohort(ledger: Ledger, within_days: float | None = None) 
     ok = ~np.isnan(delay)
     if within_days is not None:
         ok &= delay <= within_days / DAYS_PER_MONTH
-    cohort = _month_of(ledger.user_signup_t)
-    hits = np.bincount(cohort[ok], minlength=ledger.months)
-    return _ratio(hits, np.bincount(cohort, minlength=ledger.months))
+    hits = np.bincount(_signup_month(ledger)[ok], minlength=ledger.months)
+    return _ratio(hits, _signups_by_cohort(ledger))
 
 
 def time_to_value_days(ledger: Ledger) -> tuple[float, float]:
@@ -86,14 +158,9 @@ def conversion_by_cohort(ledger: Ledger, within_days: float = 90.0) -> tuple[Flo
     """(M,) free→paid conversion of each signup cohort within `within_days`: accounts that
     started paying / signups, and / activated users."""
     owner = ledger.account_owner
-    owner_signup = ledger.user_signup_t[owner]
-    converted = ledger.account_first_paid_t - owner_signup <= within_days / DAYS_PER_MONTH
-    cohort = _month_of(owner_signup)
-    hits = np.bincount(cohort[converted], minlength=ledger.months)
-    user_cohort = _month_of(ledger.user_signup_t)
-    signed = np.bincount(user_cohort, minlength=ledger.months)
-    activated = np.bincount(user_cohort[~np.isnan(ledger.user_activated_t)], minlength=ledger.months)
-    return _ratio(hits, signed), _ratio(hits, activated)
+    converted = ledger.account_first_paid_t - ledger.user_signup_t[owner] <= within_days / DAYS_PER_MONTH
+    hits = np.bincount(_signup_month(ledger)[owner][converted], minlength=ledger.months)
+    return _ratio(hits, _signups_by_cohort(ledger)), _ratio(hits, _activated_by_cohort(ledger))
 
 
 def trial_conversion(ledger: Ledger) -> float:
@@ -115,9 +182,15 @@ class Virality:
 
 def virality(ledger: Ledger) -> Virality:
     """Invites, acceptance, the realised viral coefficient K by cohort and the cycle time."""
+    kept = _virality(ledger)
+    return replace(kept, invites_per_activated=kept.invites_per_activated.copy(), k_by_cohort=kept.k_by_cohort.copy())
+
+
+@_once_per_ledger
+def _virality(ledger: Ledger) -> Virality:
     months = ledger.months
-    cohort = _month_of(ledger.user_signup_t)
-    activated = np.bincount(cohort[~np.isnan(ledger.user_activated_t)], minlength=months)
+    cohort = _signup_month(ledger)
+    activated = _activated_by_cohort(ledger)
     sent = np.bincount(cohort, weights=ledger.user_invites_sent, minlength=months)
     invited = ledger.user_inviter >= 0
     inviter = ledger.user_inviter[invited]
@@ -137,27 +210,50 @@ def viral_k(ledger: Ledger, settle_months: int = 6) -> float:
     invite do not drag it down."""
     months = ledger.months
     last = months - settle_months if months > settle_months else months
-    cohort = _month_of(ledger.user_signup_t)
-    activated = np.bincount(cohort[~np.isnan(ledger.user_activated_t)], minlength=months)[:last].sum()
+    activated = _activated_by_cohort(ledger)[:last].sum()
     invited = ledger.user_inviter >= 0
-    viral = (cohort[ledger.user_inviter[invited]] < last).sum()
+    viral = (_signup_month(ledger)[ledger.user_inviter[invited]] < last).sum()
     return float(_ratio(viral, activated))
 
 
 # --- revenue --------------------------------------------------------------------------------
 def mrr_cents(ledger: Ledger) -> Ints:
     """(M,) MRR at each month end, in cents."""
+    return _mrr_cents(ledger).copy()
+
+
+@_once_per_ledger
+def _mrr_cents(ledger: Ledger) -> Ints:
     return ledger.paid_mrr_cents.sum(axis=0)
 
 
 def mrr(ledger: Ledger) -> Floats:
     """(M,) MRR at each month end, in money."""
-    return mrr_cents(ledger) / 100.0
+    return _mrr_cents(ledger) / 100.0
 
 
 def paying_accounts(ledger: Ledger) -> Ints:
     """(M,) accounts paying at each month end."""
-    return (ledger.account_state == AccountState.PAYING).sum(axis=0)
+    return _paying(ledger).at_month_end.copy()
+
+
+class _Paying(NamedTuple):
+    at_month_end: Ints  # (M,) accounts paying at the end of each month
+    stopped: Ints  # (M − 1,) accounts paying at the end of month m and not at the end of m + 1
+
+
+@_once_per_ledger
+def _paying(ledger: Ledger) -> _Paying:
+    """Accounts paying at month ends, and stopping, from the paying cells of the state matrix
+    (a small share of it) in row-major order: by account, then month."""
+    months = ledger.months
+    cells = np.flatnonzero(ledger.account_state == AccountState.PAYING)
+    month = cells % months
+    # A paying cell is followed by the same account's next month unless the account stopped.
+    continues = np.zeros(len(cells), dtype=bool)
+    continues[:-1] = cells[1:] == cells[:-1] + 1
+    stops = ~continues & (month < months - 1)
+    return _Paying(np.bincount(month, minlength=months), np.bincount(month[stops], minlength=months - 1))
 
 
 def paid_seats(ledger: Ledger) -> Ints:
@@ -179,28 +275,44 @@ class Waterfall:
 
 def mrr_waterfall(ledger: Ledger) -> Waterfall:
     """Classify each paying account's month-end MRR change."""
+    flows = _waterfall(ledger)
+    return Waterfall(*(np.array(getattr(flows, f.name)) for f in fields(Waterfall)))
+
+
+@_once_per_ledger
+def _waterfall(ledger: Ledger) -> Waterfall:
+    months = ledger.months
     current = ledger.paid_mrr_cents
-    previous = np.zeros_like(current)
-    previous[:, 1:] = current[:, :-1]
-    first_month = _month_of(ledger.account_first_paid_t[ledger.paid_account])[:, None]
-    months = np.arange(ledger.months)[None, :]
-    starts = (previous == 0) & (current > 0)
-    both = (previous > 0) & (current > 0)
-    diff = current - previous
+    # Every movement is a change from the month before, so only the cells that changed (a small
+    # share of the matrix) are classified.
+    change = np.diff(current, axis=1, prepend=0)
+    cells = np.flatnonzero(change)
+    row, month = np.divmod(cells, months)
+    now, step = current.ravel()[cells], change.ravel()[cells]
+    before = now - step
+    starts = (before == 0) & (now > 0)
+    first = month == _payment_cohort(ledger)[row]
+    both = (before > 0) & (now > 0)
+
+    def by_month(moved: NDArray[np.bool_], cents: Ints) -> Ints:
+        # np.add.at on one axis is as fast as np.bincount and, unlike its float weights, exact.
+        total = np.zeros(months, dtype=np.int64)
+        np.add.at(total, month[moved], cents[moved])
+        return total
+
     return Waterfall(
-        new=np.where(starts & (months == first_month), current, 0).sum(axis=0),
-        reactivation=np.where(starts & (months != first_month), current, 0).sum(axis=0),
-        expansion=np.where(both & (diff > 0), diff, 0).sum(axis=0),
-        contraction=np.where(both & (diff < 0), -diff, 0).sum(axis=0),
-        churned=np.where((previous > 0) & (current == 0), previous, 0).sum(axis=0),
+        new=by_month(starts & first, now),
+        reactivation=by_month(starts & ~first, now),
+        expansion=by_month(both & (step > 0), step),
+        contraction=by_month(both & (step < 0), -step),
+        churned=by_month((before > 0) & (now == 0), before),
     )
 
 
 def mrr_by_payment_cohort(ledger: Ledger) -> Ints:
     """(M, M) cents: MRR at month end m (column) of accounts whose first payment was in month
     c (row); reactivated accounts stay in their original cohort."""
-    cohort = _month_of(ledger.account_first_paid_t[ledger.paid_account])
-    return _sum_by(cohort, ledger.paid_mrr_cents, ledger.months)
+    return _sum_by(_payment_cohort(ledger), ledger.paid_mrr_cents, ledger.months)
 
 
 def nrr_trailing(ledger: Ledger, lag: int = 12) -> Floats:
@@ -217,43 +329,41 @@ def grr_trailing(ledger: Ledger, lag: int = 12) -> Floats:
     capped at its MRR at m − lag (NaN for m < lag)."""
     values = ledger.paid_mrr_cents
     out = np.full(ledger.months, np.nan)
-    for m in range(lag, ledger.months):
-        base = values[:, m - lag]
-        out[m] = _ratio(np.minimum(values[:, m], base).sum(), base.sum())
+    if ledger.months > lag:
+        base = values[:, : ledger.months - lag]
+        out[lag:] = _ratio(np.minimum(values[:, lag:], base).sum(axis=0), base.sum(axis=0))
     return out
 
 
 def nrr_monthly(ledger: Ledger) -> Floats:
     """(M,) one-month NRR: (MRR_start + expansion − contraction − churned) / MRR_start."""
-    flows = mrr_waterfall(ledger)
-    start = np.concatenate([[0], mrr_cents(ledger)[:-1]])
+    flows = _waterfall(ledger)
+    start = np.concatenate([[0], _mrr_cents(ledger)[:-1]])
     return _ratio(start + flows.expansion - flows.contraction - flows.churned, start)
 
 
 def logo_churn_rate(ledger: Ledger) -> Floats:
     """(M,) accounts that stopped paying in m / accounts paying at the end of m − 1."""
-    paying = ledger.account_state == AccountState.PAYING
-    stopped = (paying[:, :-1] & ~paying[:, 1:]).sum(axis=0)
-    return np.concatenate([[np.nan], _ratio(stopped, paying[:, :-1].sum(axis=0))])
+    paying = _paying(ledger)
+    return np.concatenate([[np.nan], _ratio(paying.stopped, paying.at_month_end[:-1])])
 
 
 def revenue_churn_rate(ledger: Ledger) -> Floats:
     """(M,) (churned + contraction) / MRR at the end of m − 1."""
-    flows = mrr_waterfall(ledger)
-    start = np.concatenate([[0], mrr_cents(ledger)[:-1]])
+    flows = _waterfall(ledger)
+    start = np.concatenate([[0], _mrr_cents(ledger)[:-1]])
     return _ratio(flows.churned + flows.contraction, start)
 
 
 def arpa(ledger: Ledger) -> Floats:
     """(M,) MRR / paying accounts, in money."""
-    return _ratio(mrr(ledger), paying_accounts(ledger))
+    return _ratio(mrr(ledger), _paying(ledger).at_month_end)
 
 
 def mean_logo_churn(ledger: Ledger) -> float:
     """Monthly logo churn over the whole horizon: stops / account-months at risk."""
-    paying = ledger.account_state == AccountState.PAYING
-    stopped = (paying[:, :-1] & ~paying[:, 1:]).sum()
-    return float(_ratio(stopped, paying[:, :-1].sum()))
+    paying = _paying(ledger)
+    return float(_ratio(paying.stopped.sum(), paying.at_month_end[:-1].sum()))
 
 
 # --- acquisition cost and payback -----------------------------------------------------------
@@ -265,21 +375,28 @@ def acquisition_spend(ledger: Ledger) -> Floats:
 def new_paying_accounts(ledger: Ledger, channel: Channel | None = None) -> Ints:
     """(M,) accounts whose first payment fell in each month (optionally: whose owner came
     from `channel`)."""
+    if channel is None:
+        return _new_paying_accounts(ledger).copy()
     first = ledger.account_first_paid_t
-    keep = ~np.isnan(first)
-    if channel is not None:
-        keep &= ledger.user_channel[ledger.account_owner] == channel
+    keep = ~np.isnan(first) & (ledger.user_channel[ledger.account_owner] == channel)
     return np.bincount(_month_of(first[keep]), minlength=ledger.months)[: ledger.months]
+
+
+@_once_per_ledger
+def _new_paying_accounts(ledger: Ledger) -> Ints:
+    """(M,) accounts whose first payment fell in each month, all channels."""
+    first = ledger.account_first_paid_t
+    return np.bincount(_month_of(first[~np.isnan(first)]), minlength=ledger.months)[: ledger.months]
 
 
 def blended_cac(ledger: Ledger) -> Floats:
     """(M,) acquisition spend / new paying accounts, per month."""
-    return _ratio(acquisition_spend(ledger), new_paying_accounts(ledger))
+    return _ratio(acquisition_spend(ledger), _new_paying_accounts(ledger))
 
 
 def blended_cac_total(ledger: Ledger) -> float:
     """Acquisition spend / new paying accounts over the whole horizon."""
-    return float(_ratio(acquisition_spend(ledger).sum(), new_paying_accounts(ledger).sum()))
+    return float(_ratio(acquisition_spend(ledger).sum(), _new_paying_accounts(ledger).sum()))
 
 
 def paid_cac(ledger: Ledger) -> float:
@@ -290,9 +407,9 @@ def paid_cac(ledger: Ledger) -> float:
 
 def new_account_arpa(ledger: Ledger) -> float:
     """Mean MRR of new accounts at the end of their first paying month, in money."""
-    flows = mrr_waterfall(ledger)
+    flows = _waterfall(ledger)
     current = ledger.paid_mrr_cents
-    first_month = _month_of(ledger.account_first_paid_t[ledger.paid_account])
+    first_month = _payment_cohort(ledger)
     inside = first_month < ledger.months
     counted = (current[np.flatnonzero(inside), first_month[inside]] > 0).sum()
     return float(_ratio(flows.new.sum() / 100.0, counted))
@@ -381,22 +498,22 @@ def user_retention(ledger: Ledger) -> Floats:
     """(M, M) share of each signup cohort (row) still active after k months (column); NaN
     beyond the horizon."""
     months = ledger.months
-    cohort = _month_of(ledger.user_signup_t)
+    cohort = _signup_month(ledger)
     # Counted from a histogram of (signup month, month left), not a users × months matrix: a
     # user is active at the end of month m if it left in a later month (or never).
-    left = np.clip(_month_of(ledger.user_left_t), 0, months)
+    left = np.clip(_left_month(ledger), 0, months)
     width = months + 1
     left_by_cohort = np.bincount(cohort * width + left, minlength=months * width).reshape(months, width)
     left_then_or_later = np.cumsum(left_by_cohort[:, ::-1], axis=1)[:, ::-1]
     active = _to_age(left_then_or_later[:, 1:], months)
-    return _normalise(active, np.bincount(cohort, minlength=months), months)
+    return _normalise(active, _signups_by_cohort(ledger), months)
 
 
 def account_retention(ledger: Ledger) -> tuple[Floats, Floats]:
     """(M, M) logo and revenue retention of first-payment cohorts: share still paying, and
     cohort MRR / its MRR at the end of its first month, by months since first payment."""
     months = ledger.months
-    cohort = _month_of(ledger.account_first_paid_t[ledger.paid_account])
+    cohort = _payment_cohort(ledger)
     paying = (ledger.paid_mrr_cents > 0).astype(np.int64)
     logos = _by_age(paying, cohort, months)
     revenue = _by_age(ledger.paid_mrr_cents, cohort, months)

@@ -118,3 +118,26 @@ def test_retention_tables(ledger: Ledger) -> None:
     assert logos[1, :8].tolist() == [1, 1, 0, 0, 0, 0, 0, 1]
     assert revenue[1, 7] == pytest.approx(60 / 50)
     assert np.isnan(logos[1, 13])  # beyond the horizon
+
+
+def test_active_users_by_state_by_hand(ledger: Ledger) -> None:
+    # One user per account, none leaves: A and B from month 0, C from 1, D from 12. C is free in
+    # months 3-7 (stopped paying at 3.2, back at 8.1); every other active user is paying.
+    by_state = metrics.active_users_by_state(ledger)
+    paying = metrics.paying_accounts(ledger)
+    active = np.array([2] + [3] * 11 + [4] * 2)
+    free = np.array([0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0])
+    assert by_state[0].tolist() == free.tolist()
+    assert by_state[1].tolist() == [0] * 14
+    assert by_state[2].tolist() == paying.tolist() == (active - free).tolist()
+
+
+def test_shared_tables_are_kept_and_results_are_the_callers(ledger: Ledger) -> None:
+    """Metrics share tables kept in the ledger's memo; what they return is the caller's to change."""
+    first = metrics.mrr_waterfall(ledger)
+    first.new[:] = -1
+    assert metrics.mrr_waterfall(ledger).new[0] == 30_000
+    assert metrics.paying_accounts(ledger) is not metrics.paying_accounts(ledger)
+    assert ledger.memo, "the metrics above keep their shared tables"
+    kept = [table for table in ledger.memo.values() if isinstance(table, np.ndarray)]
+    assert kept and not any(table.flags.writeable for table in kept)
