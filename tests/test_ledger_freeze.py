@@ -12,38 +12,52 @@ from simulator.ledger import _month_end_values, _stable_order
 
 
 def _month_ends_by_definition(
-    rows: NDArray[Any], bins: NDArray[Any], values: NDArray[Any], n_rows: int, months: int
+    rows: NDArray[Any], t: NDArray[Any], values: NDArray[Any], n_rows: int, months: int
 ) -> NDArray[np.int64]:
-    """Each row's value at each month end: the value of its last record in that month or before."""
+    """Each row's value at each month end: the value of its last record before the end of that
+    month, 0 before its first."""
     out = np.zeros((n_rows, months), dtype=np.int64)
-    for row, month, value in zip(rows.tolist(), bins.tolist(), values.tolist(), strict=True):
-        if month < months:
-            out[row, month:] = value
+    for row, time, value in zip(rows.tolist(), t.tolist(), values.tolist(), strict=True):
+        if time < months:
+            out[row, int(np.floor(time)) :] = value
     return out
+
+
+def _records(seed: int, n_rows: int, months: int, n: int) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
+    """Records by row, then time: several per (row, month), ties in time, some at a month's
+    start, some beyond the horizon, some rows without any."""
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.integers(0, n_rows, n))
+    t = rng.integers(0, months + 1, n) + rng.choice([0.0, 0.25, 0.5, 0.999], n)
+    t = np.concatenate([np.sort(t[rows == r]) for r in range(n_rows)])
+    return rows, t, rng.integers(-3, 4, n)
 
 
 @pytest.mark.parametrize("seed", range(5))
 def test_month_end_values_match_the_definition(seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    n_rows, months, n = 40, 7, 300
-    # Records sorted by row and time; several per (row, month), some beyond the horizon, some rows
-    # without any record.
-    rows = np.sort(rng.integers(0, n_rows, n))
-    bins = np.concatenate([np.sort(rng.integers(0, months + 1, (rows == r).sum())) for r in range(n_rows)])
-    values = rng.integers(-3, 4, n)
-    expected = _month_ends_by_definition(rows, bins, values, n_rows, months)
-    wide = _month_end_values(rows, bins.astype(np.int8), values, n_rows, months)
-    narrow = _month_end_values(rows, bins.astype(np.int8), values.astype(np.int8), n_rows, months, np.int8)
-    assert wide.dtype == np.int64 and narrow.dtype == np.int8
-    assert wide.flags.c_contiguous and narrow.flags.c_contiguous
-    np.testing.assert_array_equal(wide, expected)
-    np.testing.assert_array_equal(narrow, expected)
+    n_rows, months = 40, 7
+    rows, t, values = _records(seed, n_rows, months, 300)
+    expected = _month_ends_by_definition(rows, t, values, n_rows, months)
+    # By row, or in time order (rows interleaved): the same matrix.
+    by_time = np.argsort(t, kind="stable")
+    for order in (np.arange(len(rows)), by_time):
+        wide = _month_end_values(rows[order], t[order], values[order], n_rows, months, np.int64)
+        narrow = _month_end_values(rows[order], t[order], values[order], n_rows, months, np.int8)
+        assert wide.dtype == np.int64 and narrow.dtype == np.int8
+        assert wide.flags.c_contiguous and narrow.flags.c_contiguous
+        np.testing.assert_array_equal(wide, expected)
+        np.testing.assert_array_equal(narrow, expected)
 
 
 def test_month_end_values_without_records() -> None:
-    empty = np.zeros(0, dtype=np.int64)
-    assert _month_end_values(empty, empty.astype(np.int8), empty, 3, 4).tolist() == [[0] * 4] * 3
-    assert _month_end_values(empty, empty.astype(np.int8), empty, 0, 4).shape == (0, 4)
+    rows, t = np.zeros(0, dtype=np.int64), np.zeros(0)
+    assert _month_end_values(rows, t, rows, 3, 4, np.int64).tolist() == [[0] * 4] * 3
+    assert _month_end_values(rows, t, rows, 0, 4, np.int8).shape == (0, 4)
+
+
+def test_month_end_values_refuse_rows_out_of_range() -> None:
+    with pytest.raises(IndexError):
+        _month_end_values(np.array([3]), np.array([0.5]), np.array([1]), 3, 4, np.int64)
 
 
 @pytest.mark.parametrize("n", [0, 1, 1000])
