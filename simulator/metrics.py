@@ -96,6 +96,12 @@ def _activated_by_cohort(ledger: Ledger) -> Ints:
 
 
 @_once_per_ledger
+def _activation_delay(ledger: Ledger) -> Floats:
+    """(U,) months from each user's signup to its activation (NaN if it did not activate)."""
+    return ledger.user_activated_t - ledger.user_signup_t
+
+
+@_once_per_ledger
 def _payment_cohort(ledger: Ledger) -> Ints:
     """(P,) month of the first payment of each account that paid."""
     return _month_of(ledger.account_first_paid_t[ledger.paid_account])
@@ -145,7 +151,7 @@ def active_users(ledger: Ledger) -> Ints:
 
 def activation_rate_by_cohort(ledger: Ledger, within_days: float | None = None) -> Floats:
     """(M,) share of each signup cohort that activated (within `within_days` of signup if given)."""
-    delay = ledger.user_activated_t - ledger.user_signup_t
+    delay = _activation_delay(ledger)
     ok = ~np.isnan(delay)
     if within_days is not None:
         ok &= delay <= within_days / DAYS_PER_MONTH
@@ -155,7 +161,7 @@ def activation_rate_by_cohort(ledger: Ledger, within_days: float | None = None) 
 
 def time_to_value_days(ledger: Ledger) -> tuple[float, float]:
     """Median and P90 of signup-to-activation time, in days, over activated users."""
-    delay = (ledger.user_activated_t - ledger.user_signup_t) * DAYS_PER_MONTH
+    delay = _activation_delay(ledger) * DAYS_PER_MONTH
     delay = delay[~np.isnan(delay)]
     if len(delay) == 0:
         return float("nan"), float("nan")
@@ -334,12 +340,17 @@ def _waterfall(ledger: Ledger) -> Waterfall:
 def mrr_by_payment_cohort(ledger: Ledger) -> Ints:
     """(M, M) cents: MRR at month end m (column) of accounts whose first payment was in month
     c (row); reactivated accounts stay in their original cohort."""
+    return _mrr_by_payment_cohort(ledger).copy()
+
+
+@_once_per_ledger
+def _mrr_by_payment_cohort(ledger: Ledger) -> Ints:
     return _sum_by(_payment_cohort(ledger), ledger.paid_mrr_cents, ledger.months)
 
 
 def nrr_trailing(ledger: Ledger, lag: int = 12) -> Floats:
     """(M,) net revenue retention over the trailing `lag` months (NaN for m < lag)."""
-    matrix = mrr_by_payment_cohort(ledger)
+    matrix = _mrr_by_payment_cohort(ledger)
     out = np.full(ledger.months, np.nan)
     for m in range(lag, ledger.months):
         out[m] = _ratio(matrix[: m - lag + 1, m].sum(), matrix[: m - lag + 1, m - lag].sum())
@@ -538,7 +549,7 @@ def account_retention(ledger: Ledger) -> tuple[Floats, Floats]:
     cohort = _payment_cohort(ledger)
     paying = (ledger.paid_mrr_cents > 0).astype(np.int64)
     logos = _by_age(paying, cohort, months)
-    revenue = _by_age(ledger.paid_mrr_cents, cohort, months)
+    revenue = _to_age(_mrr_by_payment_cohort(ledger), months)
     return (
         _normalise(logos, np.bincount(cohort, minlength=months), months),
         _normalise(revenue, revenue[:, 0], months),
