@@ -131,7 +131,7 @@ def active_users_by_state(ledger: Ledger) -> Ints:
 
 # NOTE: for performance reasons. Compiled, a loop over each user's active months reads the
 # account's state in place; numpy needed an array of every user-month (about three per user) and
-# several passes over it (7× slower at 10^5 and 10^6 users). Integer counts: the same either way.
+# several passes over it (5-7× slower at 10^5 and 10^6 users). Integer counts: the same either way.
 @njit(cache=True, boundscheck=True)
 def _count_user_months(start: Ints, stop: Ints, user_account: Ints, state: NDArray[np.int8], counts: Ints) -> None:
     """counts[s, m] += 1 for each user and each month m in [start, stop) of that user whose
