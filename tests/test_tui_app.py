@@ -165,7 +165,26 @@ def spy_notifications(app: PlgsimApp) -> list[tuple[str, str]]:
 
 
 # --- (a) the bundled scenarios -------------------------------------------------------------
-def test_starts_on_the_bundled_scenarios_and_quits_without_waiting_for_runs() -> None:
+def test_starts_on_the_bundled_scenarios_and_quits_without_waiting_for_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def slow_project(
+        scenario: Scenario,
+        reps: int,
+        on_progress: Callable[[float], None],
+        workers: int | None = None,
+        engine: EngineName | None = None,
+    ) -> Ensemble:
+        def progress(share: float) -> None:
+            # Slow each month down (36 months: 10.8 s a run), so that the runs are still going
+            # when the test quits, and waiting for them would show (the engine alone takes a
+            # fraction of a second on a bundled scenario).
+            time.sleep(0.3)
+            on_progress(share)
+
+        return tui.runs.project(scenario, reps, progress, workers, engine)
+
+    monkeypatch.setattr(tui.app, "project", slow_project)
     files = sorted((ROOT / "scenarios").glob("*.toml"))
     names = {simulator.load_scenario(f).name for f in files}
     assert len(files) == 8
@@ -186,8 +205,8 @@ def test_starts_on_the_bundled_scenarios_and_quits_without_waiting_for_runs() ->
     start = time.monotonic()
     drive(app, body, wait=False)
     elapsed = time.monotonic() - start
-    # Each run alone takes ~9 s; asyncio.run joins the worker threads, so returning quickly
-    # means the cancelled runs stopped at their next month.
+    # asyncio.run joins the worker threads, so returning well before a slowed run's 10.8 s means
+    # the cancelled runs stopped at their next month.
     assert elapsed < 8, f"quitting took {elapsed:.1f} s: runs were not cancelled"
     assert app.results == {}, "no run finished"
     lingering = [t for t in set(threading.enumerate()) - threads_before if t.is_alive()]
