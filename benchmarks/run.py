@@ -238,7 +238,7 @@ def measure_replications(size: str, reps: int, workers: int, seed: int) -> dict[
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     try:
-        # The pool's start-up (spawning interpreters that import numpy, scipy and simpy) is
+        # The pool's start-up (starting worker processes, forked or spawned: see start_method) is
         # counted: it is part of what a caller waits for.
         with LocalExecutor(workers) as pool:
             ensemble = simulator.run_many(scenario, reps=reps, seed=seed, executor=pool, **_engine_kwargs("fast"))

@@ -39,7 +39,7 @@ def main() -> None:
     runs: dict[str, dict[str, float]] = {}
     samples = []
     for workers in args.workers:
-        # The pool's start-up (spawning interpreters, importing numpy and simpy) is counted:
+        # The pool's start-up (starting the worker processes) is counted:
         # it is part of what a user waits for.
         start = time.perf_counter()
         with LocalExecutor(workers) as pool:

@@ -8,12 +8,15 @@ one process gives. Sweeps: every grid point uses the same seeds (common random n
 from __future__ import annotations
 
 import itertools
+import multiprocessing
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import simulator
+from simulator.runner import executors
 from simulator.runner.executors import LocalExecutor
 from simulator.runner.seeds import replication_seeds
 from simulator.runner.stats import parse_target
@@ -56,7 +59,13 @@ def test_no_two_replications_are_the_same_draw(ensemble: simulator.Ensemble) -> 
         assert a.kpis["mrr"] != b.kpis["mrr"]
 
 
-def test_local_pool_gives_exactly_what_one_process_gives(ensemble: simulator.Ensemble) -> None:
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_local_pool_gives_exactly_what_one_process_gives(
+    ensemble: simulator.Ensemble, method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"this platform cannot {method} processes")
+    monkeypatch.setattr(executors, "start_method", lambda: method)
     with LocalExecutor(workers=2) as pool:
         pooled = simulator.run_many(TINY, reps=5, executor=pool)
     assert pooled.seeds == ensemble.seeds
@@ -133,3 +142,19 @@ def test_a_failing_replication_raises_with_its_seed() -> None:
     capped = simulator.load_scenario(TINY, {"simulation.max_users": 100})
     with pytest.raises(simulator.ReplicationError, match="replication with seed"):
         simulator.run_many(capped, reps=2)
+
+
+def test_workers_are_forked_only_while_this_process_runs_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Forking copies the parent's imports (a faster start) but also any lock another thread
+    # holds: with a second thread running (a progress bar, a UI), workers are spawned.
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert executors.start_method() == "spawn"
+    finally:
+        stop.set()
+        other.join()
+    monkeypatch.setattr(threading, "active_count", lambda: 1)  # other tests may leave threads
+    expected = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    assert executors.start_method() == expected
