@@ -89,7 +89,7 @@ class LocalExecutor:
         if self._pool is None:
             # Workers ignore Ctrl-C, so that only the parent handles it.
             self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=get_context(start_method()), initializer=_ignore_interrupts
+                max_workers=self.workers, mp_context=get_context(start_method()), initializer=_set_worker_signals
             )
         futures: dict[Future[Outcome], int] = {self._pool.submit(simulate, job): i for i, job in enumerate(jobs)}
         try:
@@ -140,8 +140,11 @@ def start_method() -> str:
     return "spawn"
 
 
-def _ignore_interrupts() -> None:
+def _set_worker_signals() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A forked worker inherits the parent's handlers: the command line turns SIGTERM into an
+    # interruption, but a worker is stopped by SIGTERM (see _terminate), silently.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 class DaskExecutor:
