@@ -1,7 +1,8 @@
 """The fast engine's event loop: the SimPy engine's processes as one numba-compiled loop.
 
-Each SimPy process of `simpy_engine.py` becomes a chain of events on one binary heap, and each
-`yield env.timeout(...)` a push of the event that resumes it. Events keep SimPy's order: by
+Each SimPy process of `simpy_engine.py` becomes a chain of events in one event queue (a
+calendar of buckets under a day wide, see `_push`), and each `yield env.timeout(...)` a push
+of the event that resumes it. Events keep SimPy's order: by
 time, then by the order in which they were scheduled. The state lives in a few 2-D arrays,
 one row per user, account, account change, spend record or heap entry, with named columns
 (the constants below), so that numba compiles the loop without Python objects.
