@@ -162,7 +162,8 @@ class Draws:
 
     def refill(self, s: kernel.State, segments: int) -> None:
         """Top up every row less than half full; make room for an activation's invites."""
-        c, ui, dr, dc, dn = (kernel.arrays(s)[kernel.STATE_FIELDS.index(f)] for f in ("c", "ui", "dr", "dc", "dn"))
+        arrays = kernel.arrays(s)  # one call: each returns every array of the state (about 20 µs)
+        c, ui, dr, dc, dn = (arrays[kernel.STATE_FIELDS.index(f)] for f in ("c", "ui", "dr", "dc", "dn"))
         needed = kernel.DRAW_MARGIN
         top = int(c[kernel.NEXT_PAYLOAD])  # 0 (an arrival wake-up) before the first event
         if top & 15 == kernel.K_ACTIVATE:
