@@ -164,27 +164,41 @@ def spy_notifications(app: PlgsimApp) -> list[tuple[str, str]]:
     return seen
 
 
-# --- (a) the bundled scenarios -------------------------------------------------------------
-def test_starts_on_the_bundled_scenarios_and_quits_without_waiting_for_runs(
-    monkeypatch: pytest.MonkeyPatch,
+def slowed_projections(
+    monkeypatch: pytest.MonkeyPatch, seconds_per_month: float, runs: list[list[float]] | None = None
 ) -> None:
-    def slow_project(
+    """Make the app's runs pause after each simulated month, so that a test can act while they
+    are still going (the engine alone takes a fraction of a second on these scenarios); each
+    run's progress reports are appended to `runs`, one list per run, when given."""
+
+    def slowed_project(
         scenario: Scenario,
         reps: int,
         on_progress: Callable[[float], None],
         workers: int | None = None,
         engine: EngineName | None = None,
     ) -> Ensemble:
+        shares: list[float] = []
+        if runs is not None:
+            runs.append(shares)
+
         def progress(share: float) -> None:
-            # Slow each month down (36 months: 10.8 s a run), so that the runs are still going
-            # when the test quits, and waiting for them would show (the engine alone takes a
-            # fraction of a second on a bundled scenario).
-            time.sleep(0.3)
+            shares.append(share)
+            time.sleep(seconds_per_month)
             on_progress(share)
 
         return tui.runs.project(scenario, reps, progress, workers, engine)
 
-    monkeypatch.setattr(tui.app, "project", slow_project)
+    monkeypatch.setattr(tui.app, "project", slowed_project)
+
+
+# --- (a) the bundled scenarios -------------------------------------------------------------
+def test_starts_on_the_bundled_scenarios_and_quits_without_waiting_for_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 36 months: 10.8 s a run, so the runs are still going when the test quits, and waiting for
+    # them would show.
+    slowed_projections(monkeypatch, 0.3)
     files = sorted((ROOT / "scenarios").glob("*.toml"))
     names = {simulator.load_scenario(f).name for f in files}
     assert len(files) == 8
@@ -472,27 +486,8 @@ def test_a_newer_edit_cancels_the_stale_run_and_only_the_final_inputs_are_shown(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     runs: list[list[float]] = []  # the progress each run reported, in the order they started
-
-    def recording_project(
-        scenario: Scenario,
-        reps: int,
-        on_progress: Callable[[float], None],
-        workers: int | None = None,
-        engine: EngineName | None = None,
-    ) -> Ensemble:
-        shares: list[float] = []
-        runs.append(shares)
-
-        def progress(share: float) -> None:
-            shares.append(share)
-            # Slow each month down, so that the run is still going when the test edits again
-            # (the engine alone takes a few hundredths of a second on this scenario).
-            time.sleep(0.05)
-            on_progress(share)
-
-        return tui.runs.project(scenario, reps, progress, workers, engine)
-
-    monkeypatch.setattr(tui.app, "project", recording_project)
+    # Slowed, so that the first edit's run is still going when the test edits again.
+    slowed_projections(monkeypatch, 0.05, runs)
     app = PlgsimApp([ALPHA])
     delivered: list[Ensemble] = []
 
