@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+import sys
 import threading
 from pathlib import Path
 
@@ -65,6 +66,8 @@ def test_local_pool_gives_exactly_what_one_process_gives(
 ) -> None:
     if method not in multiprocessing.get_all_start_methods():
         pytest.skip(f"this platform cannot {method} processes")
+    if method == "fork" and threading.active_count() > 1:
+        pytest.skip("threads left by other tests: forking now would copy their locks")
     monkeypatch.setattr(executors, "start_method", lambda: method)
     with LocalExecutor(workers=2) as pool:
         pooled = simulator.run_many(TINY, reps=5, executor=pool)
@@ -156,5 +159,5 @@ def test_workers_are_forked_only_while_this_process_runs_one_thread(monkeypatch:
         stop.set()
         other.join()
     monkeypatch.setattr(threading, "active_count", lambda: 1)  # other tests may leave threads
-    expected = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    expected = "fork" if sys.platform.startswith("linux") else "spawn"
     assert executors.start_method() == expected

@@ -204,16 +204,19 @@ def run_fast(
     scenario: Scenario,
     seed: int | None = None,
     on_progress: Callable[[float], None] | None = None,
+    *,
+    initial_rows: int = 1 << 17,
 ) -> Ledger:
-    """One replication of `scenario` with the fast engine."""
+    """One replication of `scenario` with the fast engine. The state starts with room for
+    `initial_rows` users (and as many accounts, heap entries, ...) and grows as needed: pages
+    never written cost nothing, and a run of 10^5 users then never copies its arrays to grow
+    them. Tests start it small to exercise the growth."""
     months = scenario.simulation.months
     streams = RandomStreams(scenario.simulation.seed if seed is None else seed)
     p = params(scenario)
     segments = len(scenario.segments)
     draws = Draws(scenario, streams)
-    # Room for 2^17 users from the start: pages never written cost nothing, and a run of
-    # 10^5 users then never copies its arrays to grow them.
-    s = kernel.new_state(float(months), 1 << 17, segments)
+    s = kernel.new_state(float(months), initial_rows, segments)
     draws.refill(s, segments)
     kernel.start(s, p)
     counters, scalars = kernel.arrays(s)[:2]

@@ -414,9 +414,10 @@ def _with_room(s: StateRef, heap_rows: int) -> None:
         c[CAP_SPEND] *= 2
         s.sf, s.sk = _grown(s.sf, c[CAP_SPEND]), _grown(s.sk, c[CAP_SPEND])
     _heap_room(s, heap_rows + 16)
-    # Each push may open a chunk.
-    if c[CHUNKS_USED] + heap_rows + 16 > c[CAP_CHUNKS]:
-        c[CAP_CHUNKS] = max(2 * c[CAP_CHUNKS], c[CHUNKS_USED] + heap_rows + 16)
+    # n pushes open at most one chunk each, and at most n // CHUNK plus one per bucket in all.
+    chunks = min(heap_rows, heap_rows // CHUNK + s.bh.shape[0]) + 16
+    if c[CHUNKS_USED] + chunks > c[CAP_CHUNKS]:
+        c[CAP_CHUNKS] = max(2 * c[CAP_CHUNKS], c[CHUNKS_USED] + chunks)
         s.qt, s.qi = _grown(s.qt, c[CAP_CHUNKS] * CHUNK), _grown(s.qi, c[CAP_CHUNKS] * CHUNK)
         s.qn, s.ql, s.qf = _grown(s.qn, c[CAP_CHUNKS]), _grown(s.ql, c[CAP_CHUNKS]), _grown(s.qf, c[CAP_CHUNKS])
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import traceback
 from collections.abc import Iterator, Sequence
@@ -130,12 +131,13 @@ class LocalExecutor:
 def start_method() -> str:
     """How to start worker processes: 'fork' where it is safe, 'spawn' otherwise.
 
-    A forked worker starts with this process's imports (about 0.8 s of a spawned worker's
-    start-up, which a pool of replications pays once per worker). Forking is safe only while
-    this process runs a single thread: a progress bar or a UI runs threads whose locks a child
-    would inherit held. Then, and where there is no fork, workers are spawned: they start clean.
+    A forked worker starts with this process's imports and compiled engine (a spawned one spends
+    about 1.5 s importing numpy, scipy and numba and loading the engine). Forking is safe only
+    on Linux (macOS's system libraries may crash a forked child) and only while this process
+    runs a single thread: a progress bar or a UI runs threads whose locks a child would inherit
+    held. Otherwise workers are spawned: they start clean.
     """
-    if "fork" in get_all_start_methods() and threading.active_count() == 1:
+    if sys.platform.startswith("linux") and "fork" in get_all_start_methods() and threading.active_count() == 1:
         return "fork"
     return "spawn"
 
