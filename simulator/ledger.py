@@ -96,6 +96,12 @@ class Ledger:
         """Number of users who signed up within the horizon."""
         return len(self.user_signup_t)
 
+    def __post_init__(self) -> None:
+        # Metrics keep tables derived from these arrays (`memo`): the arrays must never change.
+        for value in vars(self).values():
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False
+
     @cached_property
     def memo(self) -> dict[str, Any]:
         """Tables derived from this ledger, by name, kept by the functions that compute them (see

@@ -66,3 +66,22 @@ def test_stable_order_is_a_stable_argsort(n: int) -> None:
     order, sorted_ids = _stable_order(ids)
     np.testing.assert_array_equal(order, np.argsort(ids, kind="stable"))
     np.testing.assert_array_equal(sorted_ids, np.sort(ids))
+
+
+@pytest.mark.parametrize("engine", ["fast", "simpy"])
+def test_a_ledgers_arrays_are_read_only(engine: str) -> None:
+    # Metrics keep tables derived from a ledger (Ledger.memo): changing one of its arrays in
+    # place would leave them stale, so no array of a ledger can be changed.
+    import dataclasses
+    from pathlib import Path
+
+    import simulator
+    from simulator.ledger import Ledger
+
+    tiny = Path(__file__).parent / "data" / "tiny.toml"
+    ledger = simulator.run(tiny, months=3, engine=engine).ledger
+    arrays = [f.name for f in dataclasses.fields(Ledger) if isinstance(getattr(ledger, f.name), np.ndarray)]
+    assert len(arrays) > 15
+    for name in arrays:
+        with pytest.raises(ValueError, match="read-only"):
+            getattr(ledger, name)[...] = 0
