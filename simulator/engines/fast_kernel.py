@@ -397,25 +397,30 @@ def _grown_columns(a: Any, columns: int) -> Any:
     return new
 
 
+# Rows one event may fill, beyond the heap rows and chunks its caller names: _with_room grows
+# an array with fewer free rows, and _short_of_room tells whether it would.
+ROOM_USERS, ROOM_ACCOUNTS, ROOM_CHANGES, ROOM_SPEND, ROOM_QUEUE = 4, 4, 16, 8, 16
+
+
 @njit(cache=True)
 def _with_room(s: StateRef, heap_rows: int) -> None:
     """Double the arrays that have fewer free rows than one event can fill."""
     c = s.c
-    if c[N_USERS] + 4 > c[CAP_USERS]:
+    if c[N_USERS] + ROOM_USERS > c[CAP_USERS]:
         c[CAP_USERS] *= 2
         s.uf, s.ui = _grown_columns(s.uf, c[CAP_USERS]), _grown_columns(s.ui, c[CAP_USERS])
-    if c[N_ACCOUNTS] + 4 > c[CAP_ACCOUNTS]:
+    if c[N_ACCOUNTS] + ROOM_ACCOUNTS > c[CAP_ACCOUNTS]:
         c[CAP_ACCOUNTS] *= 2
         s.af, s.ai = _grown(s.af, c[CAP_ACCOUNTS]), _grown(s.ai, c[CAP_ACCOUNTS])
-    if c[N_CHANGES] + 16 > c[CAP_CHANGES]:
+    if c[N_CHANGES] + ROOM_CHANGES > c[CAP_CHANGES]:
         c[CAP_CHANGES] *= 2
         s.ct, s.ci = _grown(s.ct, c[CAP_CHANGES]), _grown_columns(s.ci, c[CAP_CHANGES])
-    if c[N_SPEND] + 8 > c[CAP_SPEND]:
+    if c[N_SPEND] + ROOM_SPEND > c[CAP_SPEND]:
         c[CAP_SPEND] *= 2
         s.sf, s.sk = _grown(s.sf, c[CAP_SPEND]), _grown(s.sk, c[CAP_SPEND])
-    _heap_room(s, heap_rows + 16)
+    _heap_room(s, heap_rows + ROOM_QUEUE)
     # n pushes open at most one chunk each, and at most n // CHUNK plus one per bucket in all.
-    chunks = min(heap_rows, heap_rows // CHUNK + s.bh.shape[0]) + 16
+    chunks = min(heap_rows, heap_rows // CHUNK + s.bh.shape[0]) + ROOM_QUEUE
     if c[CHUNKS_USED] + chunks > c[CAP_CHUNKS]:
         c[CAP_CHUNKS] = max(2 * c[CAP_CHUNKS], c[CHUNKS_USED] + chunks)
         s.qt, s.qi = _grown(s.qt, c[CAP_CHUNKS] * CHUNK), _grown(s.qi, c[CAP_CHUNKS] * CHUNK)
@@ -426,12 +431,12 @@ def _with_room(s: StateRef, heap_rows: int) -> None:
 def _short_of_room(c: Any) -> bool:
     """Whether `_with_room(s, 0)` would grow an array (read from the counters alone: cheap)."""
     return (
-        c[N_USERS] + 4 > c[CAP_USERS]
-        or c[N_ACCOUNTS] + 4 > c[CAP_ACCOUNTS]
-        or c[N_CHANGES] + 16 > c[CAP_CHANGES]
-        or c[N_SPEND] + 8 > c[CAP_SPEND]
-        or c[HEAP_SIZE] + 16 > c[CAP_HEAP]
-        or c[CHUNKS_USED] + 16 > c[CAP_CHUNKS]
+        c[N_USERS] + ROOM_USERS > c[CAP_USERS]
+        or c[N_ACCOUNTS] + ROOM_ACCOUNTS > c[CAP_ACCOUNTS]
+        or c[N_CHANGES] + ROOM_CHANGES > c[CAP_CHANGES]
+        or c[N_SPEND] + ROOM_SPEND > c[CAP_SPEND]
+        or c[HEAP_SIZE] + ROOM_QUEUE > c[CAP_HEAP]
+        or c[CHUNKS_USED] + ROOM_QUEUE > c[CAP_CHUNKS]
     )
 
 
