@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from simulator.engines import fast_kernel as kernel
+from simulator.engines.fast_engine import Draws
+from simulator.engines.sampling import RandomStreams
+from simulator.scenario.loading import load_scenario
 
 
 def _bucket_times(kind: str, n: int, bucket: int, rng: np.random.Generator) -> np.ndarray:
@@ -30,3 +35,28 @@ def test_a_bucket_is_ordered_by_time_then_by_scheduling_order(kind: str, n: int)
     # Events arrive in scheduling order, so their positions are the tie-breaker.
     expected = np.lexsort((np.arange(n), t))
     np.testing.assert_array_equal(kernel._time_order(t, bucket), expected)
+
+
+def test_rows_of_draws_start_small_double_at_each_top_up_and_lose_no_number() -> None:
+    scenario = load_scenario(Path(__file__).parent.parent / "scenarios" / "baseline.toml")
+    segments = len(scenario.segments)
+    draws = Draws(scenario, RandomStreams(5), width=64, first=8)
+    state = kernel.new_state(36.0, 64, segments)
+    fields = dict(zip(kernel.STATE_FIELDS, kernel.arrays(state), strict=True))
+    dc, dn = fields["dc"], fields["dn"]
+    row = kernel.D_ARRIVAL_EXP
+    assert kernel.DRAW_ROWS[row] == ("arrivals", "exponential")
+    taken: list[float] = []
+    sizes = []
+    for used in (8, 5, 16, 32, 64, 64):  # how many of the row's numbers the "kernel" takes
+        draws.refill(state, segments)
+        dr = kernel.arrays(state)[kernel.STATE_FIELDS.index("dr")]
+        sizes.append(int(dn[row]))
+        taken += list(dr[row, dc[row] : min(dc[row] + used, dn[row])])
+        dc[:] = np.minimum(dc + used, dn)
+    # Sizes 8, 16, 32, 64, then the width: topped up only when under half the next size left.
+    assert sizes == [8, 16, 32, 64, 64, 64]
+    # The numbers taken are the stream's own sequence: none lost or repeated across top-ups,
+    # and drawing into the row gives what drawing a new array would.
+    expected = RandomStreams(5)["arrivals"].standard_exponential(len(taken))
+    np.testing.assert_array_equal(taken, expected)
