@@ -3,8 +3,9 @@
 The scenario becomes arrays (`Params`), the event loop runs in `fast_kernel`, and the records
 end in the same `freeze` as every engine's. Same processes, same event order (time, then
 scheduling order), same distributions as the SimPy engine; the draws come from the same named
-streams but in blocks, one block per stream and distribution (`Draws`), so results agree with
-the SimPy engine's in distribution, not draw for draw.
+streams but in blocks, one row of numbers per stream and distribution, each from a generator
+spawned from its stream (`Draws`), so results agree with the SimPy engine's in distribution,
+not draw for draw.
 """
 
 from __future__ import annotations
@@ -137,37 +138,46 @@ class Draws:
 
     NOTE: for performance reasons. The kernel takes its random numbers from these rows, not
     from generators: compiled code that calls twelve generators compiles for minutes. Each
-    row is one stream's draws of one distribution; a row is topped up in place when the
-    kernel stops because some row may run short. A row starts with `first` numbers and takes
-    twice as many at each top-up, up to `width`: a row the run hardly uses (the price response,
-    a small segment's θ) then costs a thousand draws, not sixteen thousand.
+    row holds one distribution's draws from a generator of its own, spawned from the row's
+    named stream, and is topped up in place when the kernel stops because some row may run
+    short. A row starts with `first` numbers and doubles at each top-up, up to `width`, so a
+    row the run hardly uses costs a thousand draws, not sixteen thousand.
+
+    A row's numbers are one sequence, however often and by how much it is topped up: results
+    do not depend on `first` and `width` (tested), and a row that runs short sooner in a
+    scenario variant (more purchases, say) leaves the other rows' numbers as they were.
     """
 
     def __init__(self, scenario: Scenario, streams: RandomStreams, width: int = 16_384, first: int = 1_024) -> None:
-        self.width = width
+        if not 2 * kernel.DRAW_MARGIN <= first <= width:
+            raise ValueError(f"Draws needs {2 * kernel.DRAW_MARGIN} <= first <= width (first={first}, width={width})")
+        self.width, self.first = width, first
+
+        def own(stream: str) -> np.random.Generator:
+            return streams[stream].spawn(1)[0]  # the n-th spawn of a stream: fixed by the order here
+
         # Each sampler fills the array it is given. The plain distributions draw straight into
         # the row (`out=`: the same numbers as drawing a new array, without the copy).
         samplers: list[Callable[[np.ndarray], object]] = []
         for stream, kind in kernel.DRAW_ROWS:
-            rng = streams[stream]
+            rng = own(stream)
             method = {"uniform": rng.random, "normal": rng.standard_normal, "exponential": rng.standard_exponential}
             samplers.append(partial(_into, method[kind]))
         names = list(scenario.segments)
-        profile, invites = streams["account_profile"], streams["invites"]
-        churn = [scenario.segment_churn(n) for n in names]
-        samplers += [partial(_copied, partial(_beta, profile, c.alpha, c.beta)) for c in churn]
-        samplers += [
-            partial(_copied, partial(_poisson, profile, scenario.segments[n].seats.initial_mean - 1.0)) for n in names
-        ]
-        samplers += [
-            partial(_copied, partial(_negative_binomial, invites, v.invites_per_user, v.dispersion))
-            for v in (scenario.segment_virality(n) for n in names)
-        ]
+        for churn in (scenario.segment_churn(n) for n in names):
+            samplers.append(partial(_copied, partial(_beta, own("account_profile"), churn.alpha, churn.beta)))
+        for name in names:
+            extra_seats = scenario.segments[name].seats.initial_mean - 1.0
+            samplers.append(partial(_copied, partial(_poisson, own("account_profile"), extra_seats)))
+        for v in (scenario.segment_virality(n) for n in names):
+            invites = partial(_negative_binomial, own("invites"), own("invites"), v.invites_per_user, v.dispersion)
+            samplers.append(partial(_copied, invites))
         self.samplers = samplers
-        self.sizes = [min(first, width)] * len(samplers)
+        self.sizes = [0] * len(samplers)
+        """How many numbers each row was last filled with (0: not yet)."""
 
     def refill(self, s: kernel.State, segments: int) -> None:
-        """Top up every row with less than half its next size left; make room for an
+        """Top up every row with less than half its last fill left; make room for an
         activation's invites."""
         arrays = kernel.arrays(s)  # one call: each returns every array of the state (about 20 µs)
         c, ui, dr, dc, dn = (arrays[kernel.STATE_FIELDS.index(f)] for f in ("c", "ui", "dr", "dc", "dn"))
@@ -184,13 +194,14 @@ class Draws:
             kernel.set_draws(s, dr)
         for row, sample in enumerate(self.samplers):
             left, size = int(dn[row] - dc[row]), self.sizes[row]
-            if left >= size // 2 and (row != kernel.D_INVITE_N or left >= needed):
+            if size and left >= size // 2 and (row != kernel.D_INVITE_N or left >= needed):
                 continue
-            size = max(size, needed) if row == kernel.D_INVITE_N else size
+            size = min(2 * size, self.width) if size else self.first
+            if row == kernel.D_INVITE_N:
+                size = max(size, needed)
             dr[row, :left] = dr[row, dc[row] : dn[row]]
             sample(dr[row, left:size])
-            dc[row], dn[row] = 0, size
-            self.sizes[row] = min(2 * self.sizes[row], self.width)
+            dc[row], dn[row], self.sizes[row] = 0, size, size
         c[kernel.STATUS] = 0
 
 
@@ -210,11 +221,15 @@ def _poisson(rng: np.random.Generator, mean: float, n: int) -> np.ndarray:
     return rng.poisson(mean, n).astype(np.float64)
 
 
-def _negative_binomial(rng: np.random.Generator, mean: float, dispersion: float, n: int) -> np.ndarray:
-    """Counts with the given mean and shape (Gamma–Poisson mixture), as sampling.py draws one."""
+def _negative_binomial(
+    rates: np.random.Generator, counts: np.random.Generator, mean: float, dispersion: float, n: int
+) -> np.ndarray:
+    """Counts with the given mean and shape (Gamma–Poisson mixture), as sampling.py draws one.
+    The Gamma rates and the Poisson counts come from two generators, so that each is one
+    sequence however the draws are split into blocks."""
     if mean <= 0:
         return np.zeros(n)
-    return rng.poisson(rng.gamma(dispersion, mean / dispersion, n)).astype(np.float64)
+    return counts.poisson(rates.gamma(dispersion, mean / dispersion, n)).astype(np.float64)
 
 
 def run_fast(

@@ -892,9 +892,10 @@ def _open_account(s: StateRef, p: ParamsRef, segment: int, owner_activation_t: f
     af[a, A_OWNER_ACTIVATION_T] = owner_activation_t
     af[a, A_WTP] = math.exp(seg[SEG_WTP_MU] + seg[SEG_WTP_SIGMA] * _draw(s, D_PROFILE_N))
     # NOTE: for performance reasons. θ and the profile's seats are drawn when first needed
-    # (_churn_p, _seats_wanted): few accounts ever weigh the plans (about 3% pay at 10^5
-    # signups), and drawing these two (Beta, Poisson) for every account took about 8% of a run.
-    # Independent of everything else, they have the same distribution drawn later.
+    # (_churn_p, _seats_wanted): seats when the account first weighs the plans, θ when it
+    # first pays (about 3% of accounts at 10^5 signups). Drawing these two (Beta, Poisson) for
+    # every account took about 8% of a run; independent of everything else, they have the
+    # same distribution drawn later.
     af[a, A_CHURN_P] = np.nan
     ai[a, A_PROFILE_SEATS] = 0
     af[a, A_ANNUAL_DRAW] = _draw(s, D_PROFILE_U)
