@@ -7,7 +7,7 @@ scenarios × metrics × 3 tests at a 1% family level).
 CI runs the same procedure on shrunk scenarios (5% of the volume, 18 months) with 50
 replications per engine; this is the version with power against small differences (with 200
 replications, a standardized difference of 0.49 is detected with 80% power per test). A
-full-size replication takes about 10 s with SimPy and 2–3 s with the fast engine, so the
+full-size replication takes about 10 s with SimPy and 0.1–0.2 s with the fast engine, so the
 default, 200 replications per engine of all eight scenarios, is about 20,000 CPU-seconds:
 nearly three hours on two cores. Opt-in: not part of the test suite.
 
