@@ -165,13 +165,13 @@ class Draws:
             samplers.append(partial(_into, method[kind]))
         names = list(scenario.segments)
         for churn in (scenario.segment_churn(n) for n in names):
-            samplers.append(partial(_copied, partial(_beta, own("account_profile"), churn.alpha, churn.beta)))
+            samplers.append(partial(_beta, own("account_profile"), churn.alpha, churn.beta))
         for name in names:
             extra_seats = scenario.segments[name].seats.initial_mean - 1.0
-            samplers.append(partial(_copied, partial(_poisson, own("account_profile"), extra_seats)))
-        for v in (scenario.segment_virality(n) for n in names):
-            invites = partial(_negative_binomial, own("invites"), own("invites"), v.invites_per_user, v.dispersion)
-            samplers.append(partial(_copied, invites))
+            samplers.append(partial(_poisson, own("account_profile"), extra_seats))
+        for virality in (scenario.segment_virality(n) for n in names):
+            mean, dispersion = virality.invites_per_user, virality.dispersion
+            samplers.append(partial(_negative_binomial, own("invites"), own("invites"), mean, dispersion))
         self.samplers = samplers
         self.sizes = [0] * len(samplers)
         """How many numbers each row was last filled with (0: not yet)."""
@@ -209,27 +209,21 @@ def _into(method: Callable[..., object], out: np.ndarray) -> None:
     method(out=out)
 
 
-def _copied(sample: Callable[[int], np.ndarray], out: np.ndarray) -> None:
-    out[:] = sample(out.shape[0])
+def _beta(rng: np.random.Generator, alpha: float, beta: float, out: np.ndarray) -> None:
+    out[:] = rng.beta(alpha, beta, out.shape[0])
 
 
-def _beta(rng: np.random.Generator, alpha: float, beta: float, n: int) -> np.ndarray:
-    return rng.beta(alpha, beta, n)
-
-
-def _poisson(rng: np.random.Generator, mean: float, n: int) -> np.ndarray:
-    return rng.poisson(mean, n).astype(np.float64)
+def _poisson(rng: np.random.Generator, mean: float, out: np.ndarray) -> None:
+    out[:] = rng.poisson(mean, out.shape[0])
 
 
 def _negative_binomial(
-    rates: np.random.Generator, counts: np.random.Generator, mean: float, dispersion: float, n: int
-) -> np.ndarray:
+    rates: np.random.Generator, counts: np.random.Generator, mean: float, dispersion: float, out: np.ndarray
+) -> None:
     """Counts with the given mean and shape (Gamma–Poisson mixture), as sampling.py draws one.
     The Gamma rates and the Poisson counts come from two generators, so that each is one
     sequence however the draws are split into blocks."""
-    if mean <= 0:
-        return np.zeros(n)
-    return counts.poisson(rates.gamma(dispersion, mean / dispersion, n)).astype(np.float64)
+    out[:] = counts.poisson(rates.gamma(dispersion, mean / dispersion, out.shape[0])) if mean > 0 else 0.0
 
 
 def run_fast(
