@@ -43,22 +43,23 @@ def test_a_bucket_is_ordered_by_time_then_by_scheduling_order(kind: str, n: int)
     np.testing.assert_array_equal(kernel._time_order(t, bucket), expected)
 
 
-def test_rows_of_draws_start_small_double_at_each_top_up_and_lose_no_number() -> None:
+@pytest.mark.parametrize("ahead", [False, True], ids=["drawn at each top-up", "drawn ahead"])
+def test_rows_of_draws_start_small_double_at_each_top_up_and_lose_no_number(ahead: bool) -> None:
     scenario = load_scenario(BASELINE)
     segments = len(scenario.segments)
-    draws = Draws(scenario, RandomStreams(5), width=64, first=8)
     state = kernel.new_state(36.0, 64, segments)
     fields = dict(zip(kernel.STATE_FIELDS, kernel.arrays(state), strict=True))
     dc, dn = fields["dc"], fields["dn"]
     row = kernel.D_ARRIVAL_EXP
     taken: list[float] = []
     sizes = []
-    for used in (8, 3, 2, 16, 30, 64, 64):  # how many of the row's numbers the "kernel" takes
-        draws.refill(state, segments)
-        dr = kernel.arrays(state)[kernel.STATE_FIELDS.index("dr")]
-        sizes.append(int(dn[row]))
-        taken += list(dr[row, dc[row] : min(dc[row] + used, dn[row])])
-        dc[:] = np.minimum(dc + used, dn)
+    with Draws(scenario, RandomStreams(5), width=64, first=8, ahead=ahead) as draws:
+        for used in (8, 3, 2, 16, 30, 64, 64):  # how many of the row's numbers the "kernel" takes
+            draws.refill(state, segments)
+            dr = kernel.arrays(state)[kernel.STATE_FIELDS.index("dr")]
+            sizes.append(int(dn[row]))
+            taken += list(dr[row, dc[row] : min(dc[row] + used, dn[row])])
+            dc[:] = np.minimum(dc + used, dn)
     # Filled with 8, then twice as many at each top-up up to the width; a row with at least
     # half its last fill left is not topped up (the 16, with 13 and then 11 left).
     assert sizes == [8, 16, 16, 16, 32, 64, 64]
@@ -86,11 +87,19 @@ def _fields(ledger: Ledger) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("name", ["baseline", "referral_push", "price_rise_30", "land_and_expand"])
-def test_results_do_not_depend_on_how_the_rows_of_draws_are_sized(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "variant",
+    [{"width": 64, "first": 8}, {"ahead": False}],
+    ids=["rows of 8 to 64 numbers", "not drawn ahead"],
+)
+def test_results_do_not_depend_on_how_the_rows_of_draws_are_filled(
+    name: str, variant: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
     scenario = load_scenario(BASELINE.parent / f"{name}.toml")
     default = _fields(run_fast(scenario, seed=3))
-    # Rows of 8 to 64 numbers: hundreds of times more top-ups, at other moments of the run.
-    monkeypatch.setattr(fast_engine, "Draws", partial(Draws, width=64, first=8))
+    # Rows of 8 to 64 numbers: hundreds of times more top-ups, at other moments of the run;
+    # or every number drawn at the top-up that takes it, with no helper thread.
+    monkeypatch.setattr(fast_engine, "Draws", partial(Draws, **variant))
     small = _fields(run_fast(scenario, seed=3))
     assert default.keys() == small.keys()
     for key, value in default.items():

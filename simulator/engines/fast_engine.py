@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from types import SimpleNamespace
 
@@ -146,9 +147,15 @@ class Draws:
     A row's numbers are one sequence, however often and by how much it is topped up: results
     do not depend on `first` and `width` (tested), and a row that runs short sooner in a
     scenario variant (more purchases, say) leaves the other rows' numbers as they were.
+
+    With `ahead`, a helper thread draws each topped-up row's next block while the kernel runs
+    (numpy and the kernel release the GIL), so a top-up mostly copies numbers already drawn:
+    the same numbers in the same order, drawn on the other core. Close it (`with`) after a run.
     """
 
-    def __init__(self, scenario: Scenario, streams: RandomStreams, width: int = 16_384, first: int = 1_024) -> None:
+    def __init__(
+        self, scenario: Scenario, streams: RandomStreams, width: int = 16_384, first: int = 1_024, *, ahead: bool = True
+    ) -> None:
         if not 2 * kernel.DRAW_MARGIN <= first <= width:
             raise ValueError(f"Draws needs {2 * kernel.DRAW_MARGIN} <= first <= width (first={first}, width={width})")
         self.width, self.first = width, first
@@ -175,6 +182,22 @@ class Draws:
         self.samplers = samplers
         self.sizes = [0] * len(samplers)
         """How many numbers each row was last filled with (0: not yet)."""
+        self.spare = [np.empty(0) for _ in samplers]
+        """Each row's numbers drawn ahead: the next of its sequence, taken before new draws."""
+        self._helper = ThreadPoolExecutor(1, thread_name_prefix="plgsim-draws") if ahead else None
+        self._drawing: Future[None] | None = None
+
+    def __enter__(self) -> Draws:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the helper thread (after its current draws)."""
+        if self._helper is not None:
+            self._helper.shutdown(wait=True, cancel_futures=True)
+            self._helper, self._drawing = None, None
 
     def refill(self, s: kernel.State, segments: int) -> None:
         """Top up every row with less than half its last fill left; make room for an
@@ -192,7 +215,11 @@ class Draws:
             wider[:, : dr.shape[1]] = dr
             dr = wider
             kernel.set_draws(s, dr)
-        for row, sample in enumerate(self.samplers):
+        if self._drawing is not None:
+            self._drawing.result()  # the spare numbers are complete (and any error surfaces here)
+            self._drawing = None
+        topped_up = []
+        for row in range(len(self.samplers)):
             left, size = int(dn[row] - dc[row]), self.sizes[row]
             if size and left >= size // 2 and (row != kernel.D_INVITE_N or left >= needed):
                 continue
@@ -200,9 +227,30 @@ class Draws:
             if row == kernel.D_INVITE_N:
                 size = max(size, needed)
             dr[row, :left] = dr[row, dc[row] : dn[row]]
-            sample(dr[row, left:size])
+            self._fill(row, dr[row, left:size])
             dc[row], dn[row], self.sizes[row] = 0, size, size
+            topped_up.append(row)
         c[kernel.STATUS] = 0
+        if self._helper is not None:
+            self._drawing = self._helper.submit(self._draw_ahead, topped_up)
+
+    def _fill(self, row: int, out: np.ndarray) -> None:
+        """Fill `out` with the row's next numbers: those drawn ahead first, then new draws."""
+        spare = self.spare[row]
+        taken = min(spare.shape[0], out.shape[0])
+        out[:taken] = spare[:taken]
+        self.spare[row] = spare[taken:]
+        if taken < out.shape[0]:
+            self.samplers[row](out[taken:])
+
+    def _draw_ahead(self, rows: list[int]) -> None:
+        """Draw what each of `rows` takes at its next top-up (unless an activation's invites
+        then need more): run on the helper thread while the kernel runs, as the rows' own
+        generators are used nowhere else until the next refill has waited for this."""
+        for row in rows:
+            block = np.empty(max(0, min(2 * self.sizes[row], self.width) - self.spare[row].shape[0]))
+            self.samplers[row](block)
+            self.spare[row] = np.concatenate((self.spare[row], block))
 
 
 def _into(method: Callable[..., object], out: np.ndarray) -> None:
@@ -241,22 +289,22 @@ def run_fast(
     streams = RandomStreams(scenario.simulation.seed if seed is None else seed)
     p = params(scenario)
     segments = len(scenario.segments)
-    draws = Draws(scenario, streams)
     s = kernel.new_state(float(months), initial_rows, segments)
-    draws.refill(s, segments)
-    kernel.start(s, p)
     counters, scalars = kernel.arrays(s)[:2]
-    # Month by month when a caller wants progress (and may stop a stale run by raising from
-    # the callback); the same events in the same order as one stretch to the horizon.
-    for until in range(1, months + 1) if on_progress is not None else [months]:
-        kernel.advance(s, p, float(until))
-        while counters[kernel.STATUS] == kernel.STATUS_NEEDS_DRAWS:
-            draws.refill(s, segments)
+    with Draws(scenario, streams) as draws:
+        draws.refill(s, segments)
+        kernel.start(s, p)
+        # Month by month when a caller wants progress (and may stop a stale run by raising
+        # from the callback); the same events in the same order as one stretch to the horizon.
+        for until in range(1, months + 1) if on_progress is not None else [months]:
             kernel.advance(s, p, float(until))
-        if counters[kernel.STATUS]:
-            break
-        if on_progress is not None:
-            on_progress(until / months)
+            while counters[kernel.STATUS] == kernel.STATUS_NEEDS_DRAWS:
+                draws.refill(s, segments)
+                kernel.advance(s, p, float(until))
+            if counters[kernel.STATUS]:
+                break
+            if on_progress is not None:
+                on_progress(until / months)
     if counters[kernel.STATUS] == kernel.STATUS_MAX_USERS:
         raise SimulationLimitError(
             f"simulation.max_users ({scenario.simulation.max_users:,}) reached at month "

@@ -18,9 +18,10 @@ import math
 from typing import Any
 
 import numpy as np
-from numba import njit, types
+from numba import literal_unroll, njit, types
 from numba.experimental import structref
 
+from simulator.engines.huge_pages import advise_huge_pages
 from simulator.ledger import AccountState, Channel, SpendKind
 
 INF = math.inf
@@ -347,24 +348,33 @@ def _new_state(horizon: float, rows: int, draws: int) -> State:
     c[CAP_CHANGES] = 2 * rows
     chunks = rows // CHUNK + buckets
     c[CAP_CHUNKS] = chunks
+    # The arrays that grow with the run (users, accounts, changes, spend, heap, calendar).
+    uf, ui = np.empty((2, rows)), np.empty((6, rows), dtype=np.int64)
+    af, ai = np.empty((rows, AF_COLUMNS)), np.empty((rows, AI_COLUMNS), dtype=np.int64)
+    ct, ci = np.empty(2 * rows), np.empty((4, 2 * rows), dtype=np.int64)
+    sf, sk = np.empty((rows, 2)), np.empty(rows, dtype=np.int64)
+    ht, hi = np.empty(rows), np.empty((rows, 3), dtype=np.int64)
+    qt, qi = np.empty(chunks * CHUNK), np.empty((chunks * CHUNK, 3), dtype=np.int64)
+    for a in literal_unroll((uf, ui, af, ai, ct, ci, sf, sk, ht, hi, qt, qi)):
+        advise_huge_pages(a)
     return State(  # type: ignore[no-untyped-call]
         c,
         f,
-        np.empty((2, rows)),
-        np.empty((6, rows), dtype=np.int64),
-        np.empty((rows, AF_COLUMNS)),
-        np.empty((rows, AI_COLUMNS), dtype=np.int64),
-        np.empty(2 * rows),
-        np.empty((4, 2 * rows), dtype=np.int64),
-        np.empty((rows, 2)),
-        np.empty(rows, dtype=np.int64),
-        np.empty(rows),
-        np.empty((rows, 3), dtype=np.int64),
+        uf,
+        ui,
+        af,
+        ai,
+        ct,
+        ci,
+        sf,
+        sk,
+        ht,
+        hi,
         np.empty((draws, 0)),
         np.zeros(draws, dtype=np.int64),
         np.zeros(draws, dtype=np.int64),
-        np.empty(chunks * CHUNK),
-        np.empty((chunks * CHUNK, 3), dtype=np.int64),
+        qt,
+        qi,
         np.empty(chunks, dtype=np.int64),
         np.empty(chunks, dtype=np.int64),
         np.empty(chunks, dtype=np.int64),
@@ -386,6 +396,7 @@ def new_params(*arrays: Any) -> Params:
 @njit(cache=True)
 def _grown(a: Any, rows: int) -> Any:
     new = np.empty((rows, *a.shape[1:]), dtype=a.dtype)
+    advise_huge_pages(new)
     new[: a.shape[0]] = a
     return new
 
@@ -393,6 +404,7 @@ def _grown(a: Any, rows: int) -> Any:
 @njit(cache=True)
 def _grown_columns(a: Any, columns: int) -> Any:
     new = np.empty((a.shape[0], columns), dtype=a.dtype)
+    advise_huge_pages(new)
     new[:, : a.shape[1]] = a
     return new
 
@@ -1174,7 +1186,8 @@ def _invite_delays_short(s: StateRef, p: ParamsRef) -> bool:
     return left < DRAW_MARGIN
 
 
-@njit(cache=True)
+# nogil: a helper thread draws the next random numbers meanwhile (fast_engine.Draws).
+@njit(cache=True, nogil=True)
 def advance(s: StateRef, p: ParamsRef, until: float) -> None:
     """Run every event before time `until`; stop early when the run hits max_users or needs
     more pre-drawn numbers (status), to be called again after a refill."""
