@@ -202,6 +202,9 @@ class Draws:
     def refill(self, s: kernel.State, segments: int) -> None:
         """Top up every row with less than half its last fill left; make room for an
         activation's invites."""
+        if self._drawing is not None:
+            self._drawing.result()  # the helper is done with the rows (an error surfaces here)
+            self._drawing = None
         arrays = kernel.arrays(s)  # one call: each returns every array of the state (about 20 µs)
         c, ui, dr, dc, dn = (arrays[kernel.STATE_FIELDS.index(f)] for f in ("c", "ui", "dr", "dc", "dn"))
         needed = kernel.DRAW_MARGIN
@@ -215,9 +218,6 @@ class Draws:
             wider[:, : dr.shape[1]] = dr
             dr = wider
             kernel.set_draws(s, dr)
-        if self._drawing is not None:
-            self._drawing.result()  # the spare numbers are complete (and any error surfaces here)
-            self._drawing = None
         topped_up = []
         for row in range(len(self.samplers)):
             left, size = int(dn[row] - dc[row]), self.sizes[row]
