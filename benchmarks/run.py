@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import importlib.util
 import inspect
 import json
@@ -110,6 +111,7 @@ def timed(run: Runner, scenario: Scenario, seed: int, repeat: int) -> dict[str, 
     """Wall and CPU time of one replication (the fastest of `repeat`, more for short runs)."""
     best_wall, best_cpu, first_wall, users, runs = float("inf"), float("inf"), 0.0, 0, 0
     while runs < max(repeat, 1) or (best_wall < REPEAT_UNDER_SECONDS and runs < 3):
+        gc.collect()  # a run is not charged for collecting the garbage that earlier runs left
         cpu = time.process_time()
         start = time.perf_counter()
         users = run(scenario, seed)
@@ -239,6 +241,7 @@ def measure_replications(size: str, reps: int, workers: int, seed: int) -> dict[
         return {"unavailable": reason}
     scenario = load_scenario(SCENARIOS[size])
     log(f"replications: {reps} × fast on {size}, {workers} workers")
+    gc.collect()  # the garbage the timed runs before left (the SimPy models' cycles: seconds)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     try:

@@ -161,3 +161,28 @@ def test_workers_are_forked_only_while_this_process_runs_one_thread(monkeypatch:
     monkeypatch.setattr(threading, "active_count", lambda: 1)  # other tests may leave threads
     expected = "fork" if sys.platform.startswith("linux") else "spawn"
     assert executors.start_method() == expected
+
+
+def _freeze_count(job: executors.Job) -> executors.Outcome:
+    """Stands in for `simulate` in forked workers: reports how many objects the worker
+    inherited frozen (in the failure's message, the one text an outcome carries)."""
+    import gc
+
+    return executors.RunFailure(job.seed, str(gc.get_freeze_count()))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
+def test_forked_workers_inherit_the_parents_objects_frozen_and_the_parent_unfreezes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gc
+
+    # Forked workers would otherwise traverse (and so copy) every object they inherit.
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    monkeypatch.setattr(executors, "simulate", _freeze_count)
+    jobs = [executors.Job(scenario=simulator.load_scenario(TINY), seed=seed) for seed in (1, 2)]
+    with LocalExecutor(2) as pool:
+        outcomes = [outcome for _, outcome in pool.run(jobs)]
+    frozen = [int(outcome.message) for outcome in outcomes if isinstance(outcome, executors.RunFailure)]
+    assert len(frozen) == 2 and min(frozen) > 1000
+    assert gc.get_freeze_count() == 0
