@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 from functools import partial
 from pathlib import Path
 
@@ -107,3 +108,25 @@ def test_results_do_not_depend_on_how_the_rows_of_draws_are_filled(
             np.testing.assert_array_equal(value, small[key], err_msg=key)
         else:
             assert value == small[key], key
+
+
+def _helper_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith(fast_engine.HELPER_THREAD)]
+
+
+def test_a_run_leaves_no_helper_thread_behind_even_when_stopped() -> None:
+    # A thread left running would make the local pool spawn its workers instead of forking.
+    scenario = load_scenario(BASELINE)
+    assert not _helper_threads()
+    started: list[str] = []
+
+    def stop_after_a_month(share: float) -> None:
+        started.extend(_helper_threads())
+        raise KeyboardInterrupt  # as a stale run in the terminal UI is stopped
+
+    with pytest.raises(KeyboardInterrupt):
+        run_fast(scenario, seed=3, on_progress=stop_after_a_month)
+    run_fast(scenario, seed=3)
+    if fast_engine.available_cores() > 1:
+        assert started  # the helper did run (else this test shows nothing)
+    assert not _helper_threads()

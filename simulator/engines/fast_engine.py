@@ -18,6 +18,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from simulator.cores import available_cores
 from simulator.engines import fast_kernel as kernel
 from simulator.engines.sampling import LogNormalMonths, RandomStreams
 from simulator.engines.simpy_engine import SimulationLimitError
@@ -134,6 +135,10 @@ def params(scenario: Scenario) -> kernel.Params:
     )
 
 
+HELPER_THREAD = "plgsim-draws"
+"""Name (prefix) of the thread that draws random numbers ahead during a run."""
+
+
 class Draws:
     """Fills the kernel's rows of pre-drawn numbers from the scenario's named streams.
 
@@ -148,13 +153,20 @@ class Draws:
     do not depend on `first` and `width` (tested), and a row that runs short sooner in a
     scenario variant (more purchases, say) leaves the other rows' numbers as they were.
 
-    With `ahead`, a helper thread draws each topped-up row's next block while the kernel runs
-    (numpy and the kernel release the GIL), so a top-up mostly copies numbers already drawn:
-    the same numbers in the same order, drawn on the other core. Close it (`with`) after a run.
+    With `ahead` (by default where this process may use more than one core), a helper thread
+    draws each topped-up row's next block while the kernel runs (numpy and the kernel release
+    the GIL), so a top-up mostly copies numbers already drawn: the same numbers in the same
+    order, drawn on another core. Close it (`with`) after a run.
     """
 
     def __init__(
-        self, scenario: Scenario, streams: RandomStreams, width: int = 16_384, first: int = 1_024, *, ahead: bool = True
+        self,
+        scenario: Scenario,
+        streams: RandomStreams,
+        width: int = 16_384,
+        first: int = 1_024,
+        *,
+        ahead: bool | None = None,
     ) -> None:
         if not 2 * kernel.DRAW_MARGIN <= first <= width:
             raise ValueError(f"Draws needs {2 * kernel.DRAW_MARGIN} <= first <= width (first={first}, width={width})")
@@ -184,7 +196,9 @@ class Draws:
         """How many numbers each row was last filled with (0: not yet)."""
         self.spare = [np.empty(0) for _ in samplers]
         """Each row's numbers drawn ahead: the next of its sequence, taken before new draws."""
-        self._helper = ThreadPoolExecutor(1, thread_name_prefix="plgsim-draws") if ahead else None
+        if ahead is None:
+            ahead = available_cores() > 1  # on one core the helper would only take turns with the loop
+        self._helper = ThreadPoolExecutor(1, thread_name_prefix=HELPER_THREAD) if ahead else None
         self._drawing: Future[None] | None = None
 
     def __enter__(self) -> Draws:

@@ -31,8 +31,8 @@ if sys.platform.startswith("linux"):
     @njit(cache=True)
     def advise_huge_pages(a: Any) -> None:
         """Ask for huge pages under array `a` (call it before writing `a`)."""
-        if a.nbytes < MIN_BYTES:
-            return
+        if a.nbytes < MIN_BYTES or not a.flags.c_contiguous:
+            return  # too small to gain; or a view, whose bytes are not one range
         start = (a.ctypes.data + PAGE - 1) & ~(PAGE - 1)
         end = (a.ctypes.data + a.nbytes) & ~(PAGE - 1)
         _madvise(start, end - start, MADV_HUGEPAGE)  # a refusal (error) leaves plain pages

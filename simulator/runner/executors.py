@@ -8,7 +8,6 @@ and callers put results back in job order.
 from __future__ import annotations
 
 import gc
-import os
 import signal
 import sys
 import threading
@@ -21,6 +20,7 @@ from multiprocessing import get_all_start_methods, get_context
 from types import TracebackType
 from typing import Any, Protocol
 
+from simulator.cores import available_cores
 from simulator.engines.simpy_engine import SimulationLimitError
 from simulator.runner.digest import RunDigest, RunFailure
 from simulator.scenario.loading import ScenarioError
@@ -64,14 +64,6 @@ class Executor(Protocol):
     def run(self, jobs: Sequence[Job]) -> Iterator[tuple[int, Outcome]]: ...
 
     def close(self) -> None: ...
-
-
-def available_cores() -> int:
-    """Cores this process may run on (respects CPU affinity, e.g. in containers)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 class LocalExecutor:
@@ -160,13 +152,14 @@ def _frozen_for_fork() -> Iterator[None]:
     inherited objects are left alone by the workers; the parent unfreezes its own afterwards.
     """
     gc.collect()
-    already_frozen = gc.get_freeze_count() > 0  # then the caller froze them: left as they are
+    if gc.get_freeze_count() > 0:  # the caller manages freezing: left to it
+        yield
+        return
     gc.freeze()
     try:
         yield
     finally:
-        if not already_frozen:
-            gc.unfreeze()
+        gc.unfreeze()
 
 
 def _set_worker_signals() -> None:
