@@ -37,7 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from simulator.runner.executors import LocalExecutor, available_cores
+from simulator.cores import available_cores
+from simulator.runner.executors import LocalExecutor
 from simulator.scenario.loading import load_scenario
 from simulator.scenario.models import Scenario
 

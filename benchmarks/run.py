@@ -46,7 +46,7 @@ from naive_simpy import run_naive  # beside this file, which Python puts first o
 
 import simulator
 from simulator import LocalExecutor, Scenario, load_scenario
-from simulator.runner.executors import available_cores
+from simulator.cores import available_cores
 
 HERE = Path(__file__).resolve().parent
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from simulator import LocalExecutor, load_scenario, run_many
-from simulator.runner.executors import available_cores
+from simulator.cores import available_cores
 
 SCENARIOS = Path(__file__).parent.parent / "scenarios"
 
