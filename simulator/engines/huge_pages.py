@@ -7,6 +7,9 @@ them on its own large arrays (`madvise(MADV_HUGEPAGE)`), but arrays allocated in
 code come from plain `malloc`, so `advise_huge_pages` asks for them before an array is first
 written. It is advice: where the system's setting is "never", or on other systems (where it
 does nothing), results are the same, only slower.
+
+numba's on-disk cache of `fast_kernel` is keyed by that file alone: after editing this one,
+clear `simulator/engines/__pycache__`, or the kernel keeps the compiled code of the old one.
 """
 
 from __future__ import annotations
