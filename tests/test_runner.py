@@ -7,6 +7,7 @@ one process gives. Sweeps: every grid point uses the same seeds (common random n
 
 from __future__ import annotations
 
+import gc
 import itertools
 import multiprocessing
 import sys
@@ -166,8 +167,6 @@ def test_workers_are_forked_only_while_this_process_runs_one_thread(monkeypatch:
 def _freeze_count(job: executors.Job) -> executors.Outcome:
     """Stands in for `simulate` in forked workers: reports how many objects the worker
     inherited frozen (in the failure's message, the one text an outcome carries)."""
-    import gc
-
     return executors.RunFailure(job.seed, str(gc.get_freeze_count()))
 
 
@@ -175,8 +174,6 @@ def _freeze_count(job: executors.Job) -> executors.Outcome:
 def test_forked_workers_inherit_the_parents_objects_frozen_and_the_parent_unfreezes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import gc
-
     # Forked workers would otherwise traverse (and so copy) every object they inherit.
     if threading.active_count() > 1:
         pytest.skip("threads left by other tests: forking now would copy their locks")

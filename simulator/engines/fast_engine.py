@@ -182,6 +182,8 @@ class Draws:
             rng = own(stream)
             method = {"uniform": rng.random, "normal": rng.standard_normal, "exponential": rng.standard_exponential}
             samplers.append(partial(_into, method[kind]))
+        # Then one row per segment for each of kernel.SEGMENT_DRAWS, in that order (see
+        # kernel.segment_draw_row): θ, the profile's extra seats, the invite counts.
         names = list(scenario.segments)
         for churn in (scenario.segment_churn(n) for n in names):
             samplers.append(partial(_beta, own("account_profile"), churn.alpha, churn.beta))
@@ -191,6 +193,7 @@ class Draws:
         for virality in (scenario.segment_virality(n) for n in names):
             mean, dispersion = virality.invites_per_user, virality.dispersion
             samplers.append(partial(_negative_binomial, own("invites"), own("invites"), mean, dispersion))
+        assert len(samplers) == kernel.draw_rows(len(names))
         self.samplers = samplers
         self.sizes = [0] * len(samplers)
         """How many numbers each row was last filled with (0: not yet)."""
@@ -224,7 +227,7 @@ class Draws:
         needed = kernel.DRAW_MARGIN
         top = int(c[kernel.NEXT_PAYLOAD])  # 0 (an arrival wake-up) before the first event
         if top & 15 == kernel.K_ACTIVATE:
-            row = kernel.D_CHURN_BETA + 2 * segments + int(ui[kernel.U_SEGMENT, top >> 4])
+            row = kernel.segment_draw_row(kernel.SD_INVITES, segments, int(ui[kernel.U_SEGMENT, top >> 4]))
             needed += int(dr[row, dc[row]]) if dn[row] > dc[row] else 0
         if dr.shape[1] < max(self.width, 2 * needed):
             self.width = max(self.width, 2 * needed)
@@ -237,7 +240,7 @@ class Draws:
             left, size = int(dn[row] - dc[row]), self.sizes[row]
             if size and left >= size // 2 and (row != kernel.D_INVITE_N or left >= needed):
                 continue
-            size = min(2 * size, self.width) if size else self.first
+            size = self._next_size(size)
             if row == kernel.D_INVITE_N:
                 size = max(size, needed)
             dr[row, :left] = dr[row, dc[row] : dn[row]]
@@ -247,6 +250,10 @@ class Draws:
         c[kernel.STATUS] = 0
         if self._helper is not None:
             self._drawing = self._helper.submit(self._draw_ahead, topped_up)
+
+    def _next_size(self, size: int) -> int:
+        """How many numbers a row last filled with `size` (0: never) is filled with next."""
+        return min(2 * size, self.width) if size else self.first
 
     def _fill(self, row: int, out: np.ndarray) -> None:
         """Fill `out` with the row's next numbers: those drawn ahead first, then new draws."""
@@ -262,7 +269,7 @@ class Draws:
         then need more): run on the helper thread while the kernel runs, as the rows' own
         generators are used nowhere else until the next refill has waited for this."""
         for row in rows:
-            block = np.empty(max(0, min(2 * self.sizes[row], self.width) - self.spare[row].shape[0]))
+            block = np.empty(max(0, self._next_size(self.sizes[row]) - self.spare[row].shape[0]))
             self.samplers[row](block)
             self.spare[row] = np.concatenate((self.spare[row], block))
 

@@ -149,6 +149,7 @@ DRAW_ROWS = (
 """(stream, distribution) of each fixed row; then one row per segment of each of SEGMENT_DRAWS."""
 D_CHURN_BETA = len(DRAW_ROWS)  # + segment: monthly churn θ ~ Beta(α, β)
 SEGMENT_DRAWS = (("account_profile", "churn_beta"), ("account_profile", "extra_seats"), ("invites", "invites"))
+SD_CHURN_P, SD_EXTRA_SEATS, SD_INVITES = range(3)  # which of SEGMENT_DRAWS (segment_draw_row)
 DRAW_MARGIN = 4
 """Draws of one row that an event may take, beyond an activation's invite delays."""
 
@@ -329,6 +330,12 @@ def set_draws(s: StateRef, dr: Any) -> None:
 def draw_rows(segments: int) -> int:
     """Rows of pre-drawn numbers for `segments` segments."""
     return D_CHURN_BETA + len(SEGMENT_DRAWS) * segments
+
+
+@njit(cache=True)
+def segment_draw_row(which: int, segments: int, segment: int) -> int:
+    """The row of pre-drawn numbers of SEGMENT_DRAWS[which] for `segment` (of `segments`)."""
+    return D_CHURN_BETA + which * segments + segment
 
 
 def new_state(horizon: float, users: int, segments: int) -> State:
@@ -742,17 +749,17 @@ def _best_plan(s: StateRef, p: ParamsRef, a: int, seats: int, require_gain: bool
 def _seats_wanted(s: StateRef, p: ParamsRef, a: int) -> int:
     profile = s.ai[a, A_PROFILE_SEATS]
     if profile == 0:  # not drawn yet (see _open_account)
-        profile = 1 + int(_draw(s, D_CHURN_BETA + p.seg.shape[0] + s.ai[a, A_SEGMENT]))
+        profile = 1 + int(_draw(s, segment_draw_row(SD_EXTRA_SEATS, p.seg.shape[0], s.ai[a, A_SEGMENT])))
         s.ai[a, A_PROFILE_SEATS] = profile
     return max(profile, s.ai[a, A_MEMBERS])
 
 
 @njit(cache=True)
-def _churn_p(s: StateRef, a: int) -> float:
+def _churn_p(s: StateRef, p: ParamsRef, a: int) -> float:
     """The account's monthly churn probability θ, drawn the first time it pays."""
     theta = s.af[a, A_CHURN_P]
     if math.isnan(theta):
-        theta = _draw(s, D_CHURN_BETA + s.ai[a, A_SEGMENT])
+        theta = _draw(s, segment_draw_row(SD_CHURN_P, p.seg.shape[0], s.ai[a, A_SEGMENT]))
         s.af[a, A_CHURN_P] = theta
     return theta
 
@@ -933,7 +940,7 @@ def _activate(s: StateRef, p: ParamsRef, user: int) -> Any:
     s.uf[U_ACTIVATED_T, user] = s.f[NOW]
     segment = s.ui[U_SEGMENT, user]
     seg = p.seg[segment]
-    count = int(_draw(s, D_CHURN_BETA + 2 * p.seg.shape[0] + segment))
+    count = int(_draw(s, segment_draw_row(SD_INVITES, p.seg.shape[0], segment)))
     delays = np.empty(count)
     for i in range(count):
         delays[i] = _lognormal(s, D_INVITE_N, seg[SEG_CYCLE_MU], seg[SEG_CYCLE_SIGMA])
@@ -1070,7 +1077,7 @@ def _start_paying(s: StateRef, p: ParamsRef, a: int, plan: int, origin: int) -> 
     ai[a, A_EPOCH] += 1
     ai[a, A_ORIGIN] = origin
     _set_state(s, p, a, PAYING)
-    renewals = _periods_survived(s, _churn_p(s, a), period)
+    renewals = _periods_survived(s, _churn_p(s, p, a), period)
     af[a, A_CHURN_T] = now + renewals * period
     _next_move(s, p, a)
 
@@ -1181,7 +1188,7 @@ def _invite_delays_short(s: StateRef, p: ParamsRef) -> bool:
     left = dn[D_INVITE_N] - dc[D_INVITE_N]
     top = s.c[NEXT_PAYLOAD]
     if top & 15 == K_ACTIVATE:
-        row = D_CHURN_BETA + 2 * p.seg.shape[0] + s.ui[U_SEGMENT, top >> 4]
+        row = segment_draw_row(SD_INVITES, p.seg.shape[0], s.ui[U_SEGMENT, top >> 4])
         return left < s.dr[row, dc[row]] + DRAW_MARGIN
     return left < DRAW_MARGIN
 
