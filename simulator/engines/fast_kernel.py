@@ -18,9 +18,10 @@ import math
 from typing import Any
 
 import numpy as np
-from numba import literal_unroll, njit, types
+from numba import literal_unroll, types
 from numba.experimental import structref
 
+from simulator.engines.compiled import compiled
 from simulator.engines.huge_pages import advise_huge_pages
 from simulator.ledger import AccountState, Channel, SpendKind
 
@@ -289,7 +290,7 @@ ParamsRef = Any
 """A Params as compiled code sees it."""
 
 
-@njit(cache=True)
+@compiled()
 def arrays(s: StateRef) -> tuple[Any, ...]:
     """The state's arrays, in STATE_FIELDS order (the same arrays, not copies)."""
     return (
@@ -321,7 +322,7 @@ def arrays(s: StateRef) -> tuple[Any, ...]:
     )
 
 
-@njit(cache=True)
+@compiled()
 def set_draws(s: StateRef, dr: Any) -> None:
     """Replace the pre-drawn numbers (rows keep their cursors)."""
     s.dr = dr
@@ -332,7 +333,7 @@ def draw_rows(segments: int) -> int:
     return D_CHURN_BETA + len(SEGMENT_DRAWS) * segments
 
 
-@njit(cache=True)
+@compiled()
 def segment_draw_row(which: int, segments: int, segment: int) -> int:
     """The row of pre-drawn numbers of SEGMENT_DRAWS[which] for `segment` (of `segments`)."""
     return D_CHURN_BETA + which * segments + segment
@@ -345,7 +346,7 @@ def new_state(horizon: float, users: int, segments: int) -> State:
 
 # NOTE: for performance reasons. A structref built from Python compiles its constructor in
 # every process (about 1.5 s); built by a cached compiled function, it loads in milliseconds.
-@njit(cache=True)
+@compiled()
 def _new_state(horizon: float, rows: int, draws: int) -> State:
     f = np.zeros(5)
     f[HORIZON] = horizon
@@ -393,14 +394,14 @@ def _new_state(horizon: float, rows: int, draws: int) -> State:
     )
 
 
-@njit(cache=True)
+@compiled()
 def new_params(*arrays: Any) -> Params:
     """Params of these arrays, in PARAMS_FIELDS order, built by compiled code (see _new_state)."""
     return Params(*arrays)  # type: ignore[no-untyped-call]
 
 
 # --- growing ---------------------------------------------------------------------------------
-@njit(cache=True)
+@compiled()
 def _grown(a: Any, rows: int) -> Any:
     new = np.empty((rows, *a.shape[1:]), dtype=a.dtype)
     advise_huge_pages(new)
@@ -408,7 +409,7 @@ def _grown(a: Any, rows: int) -> Any:
     return new
 
 
-@njit(cache=True)
+@compiled()
 def _grown_columns(a: Any, columns: int) -> Any:
     new = np.empty((a.shape[0], columns), dtype=a.dtype)
     advise_huge_pages(new)
@@ -421,7 +422,7 @@ def _grown_columns(a: Any, columns: int) -> Any:
 ROOM_USERS, ROOM_ACCOUNTS, ROOM_CHANGES, ROOM_SPEND, ROOM_QUEUE = 4, 4, 16, 8, 16
 
 
-@njit(cache=True)
+@compiled()
 def _with_room(s: StateRef, heap_rows: int) -> None:
     """Double the arrays that have fewer free rows than one event can fill."""
     c = s.c
@@ -446,7 +447,7 @@ def _with_room(s: StateRef, heap_rows: int) -> None:
         s.qn, s.ql, s.qf = _grown(s.qn, c[CAP_CHUNKS]), _grown(s.ql, c[CAP_CHUNKS]), _grown(s.qf, c[CAP_CHUNKS])
 
 
-@njit(cache=True)
+@compiled()
 def _short_of_room(c: Any) -> bool:
     """Whether `_with_room(s, 0)` would grow an array (read from the counters alone: cheap)."""
     return (
@@ -459,7 +460,7 @@ def _short_of_room(c: Any) -> bool:
     )
 
 
-@njit(cache=True)
+@compiled()
 def _heap_room(s: StateRef, rows: int) -> None:
     c = s.c
     if c[HEAP_SIZE] + rows > c[CAP_HEAP]:
@@ -477,7 +478,7 @@ def _heap_room(s: StateRef, rows: int) -> None:
 # next event is the earlier of the run's and the heap's. The order of events is unchanged.
 # The queue's functions run several times an event: they are inlined, which saves each call
 # and the reference counting of its arguments (about 7% of a run).
-@njit(cache=True, inline="always")
+@compiled(inline="always")
 def _push(s: StateRef, t: float, payload: int, aux: int) -> None:
     if t >= s.f[HORIZON]:
         return  # never reached: the run stops at the horizon
@@ -510,7 +511,7 @@ def _push(s: StateRef, t: float, payload: int, aux: int) -> None:
     qi[slot, H_SEQ], qi[slot, H_PAYLOAD], qi[slot, H_AUX] = seq, payload, aux
 
 
-@njit(cache=True)
+@compiled()
 def _load_bucket(s: StateRef, bucket: int) -> None:
     """Make `bucket`'s events the run, in time order, and free its chunks."""
     c, qn, ql = s.c, s.qn, s.ql
@@ -535,7 +536,7 @@ def _load_bucket(s: StateRef, bucket: int) -> None:
     c[RUN_AT], c[RUN_END] = 0, n
 
 
-@njit(cache=True)
+@compiled()
 def _time_order(t: Any, bucket: int) -> Any:
     """The order of one bucket's events by (time, sequence), given in sequence order.
 
@@ -573,7 +574,7 @@ def _time_order(t: Any, bucket: int) -> Any:
     return order
 
 
-@njit(cache=True, inline="always")
+@compiled(inline="always")
 def _next_time(s: StateRef) -> float:
     """Time of the next event (inf if none), loading the next bucket when nothing is left."""
     c = s.c
@@ -593,7 +594,7 @@ def _next_time(s: StateRef) -> float:
     return s.ht[0]
 
 
-@njit(cache=True, inline="always")
+@compiled(inline="always")
 def _heap_insert(s: StateRef, t: float, seq: int, payload: int, aux: int) -> None:
     ht, hi, c = s.ht, s.hi, s.c
     i = c[HEAP_SIZE]
@@ -610,7 +611,7 @@ def _heap_insert(s: StateRef, t: float, seq: int, payload: int, aux: int) -> Non
     hi[i, H_SEQ], hi[i, H_PAYLOAD], hi[i, H_AUX] = seq, payload, aux
 
 
-@njit(cache=True, inline="always")
+@compiled(inline="always")
 def _pop(s: StateRef) -> tuple[float, int, int]:
     """Take the event `_next_time` found."""
     c = s.c
@@ -642,13 +643,13 @@ def _pop(s: StateRef) -> tuple[float, int, int]:
     return t, payload, aux
 
 
-@njit(cache=True, inline="always")
+@compiled(inline="always")
 def _schedule(s: StateRef, t: float, ident: int, kind: int, aux: int = 0) -> None:
     _push(s, t, ident * 16 + kind, aux)
 
 
 # --- sampling ---------------------------------------------------------------------------------
-@njit(cache=True)
+@compiled()
 def _draw(s: StateRef, row: int) -> float:
     """The next pre-drawn value of a row of draws (the caller made sure there is one)."""
     i = s.dc[row]
@@ -656,7 +657,7 @@ def _draw(s: StateRef, row: int) -> float:
     return s.dr[row, i]
 
 
-@njit(cache=True)
+@compiled()
 def _lognormal(s: StateRef, row: int, mu: float, sigma: float) -> float:
     """A lognormal duration in months; 0 without a draw when the median is 0 (mu = −inf)."""
     if mu == -INF:
@@ -664,7 +665,7 @@ def _lognormal(s: StateRef, row: int, mu: float, sigma: float) -> float:
     return math.exp(mu + sigma * _draw(s, row))
 
 
-@njit(cache=True)
+@compiled()
 def _periods_survived(s: StateRef, monthly_churn: float, period: int) -> int:
     """Billing periods paid before churn at a renewal: geometric, by inversion of a uniform."""
     per_period = 1.0 - (1.0 - monthly_churn) ** period
@@ -677,24 +678,24 @@ def _periods_survived(s: StateRef, monthly_churn: float, period: int) -> int:
 
 
 # --- the timeline -------------------------------------------------------------------------------
-@njit(cache=True)
+@compiled()
 def _step_index(starts: Any, t: float) -> int:
     return int(np.searchsorted(starts, t, side="right")) - 1
 
 
-@njit(cache=True)
+@compiled()
 def _price(p: ParamsRef, plan: int, t: float) -> tuple[float, float]:
     j = _step_index(p.price_starts[plan], t)
     return p.price_seat[plan, j], p.price_base[plan, j]
 
 
-@njit(cache=True)
+@compiled()
 def _remaining_share(s: StateRef, p: ParamsRef) -> float:
     return max(0.0, 1.0 - s.c[SIGNUPS] / p.g[G_MARKET])
 
 
 # --- ledger records ---------------------------------------------------------------------------
-@njit(cache=True)
+@compiled()
 def _record_change(s: StateRef, account: int, state: int, mrr_cents: int, seats: int) -> None:
     n = s.c[N_CHANGES]
     s.c[N_CHANGES] = n + 1
@@ -702,7 +703,7 @@ def _record_change(s: StateRef, account: int, state: int, mrr_cents: int, seats:
     s.ci[C_ACCOUNT, n], s.ci[C_STATE, n], s.ci[C_MRR, n], s.ci[C_SEATS, n] = account, state, mrr_cents, seats
 
 
-@njit(cache=True)
+@compiled()
 def _spend(s: StateRef, kind: int, amount: float) -> None:
     if amount > 0:
         n = s.c[N_SPEND]
@@ -711,7 +712,7 @@ def _spend(s: StateRef, kind: int, amount: float) -> None:
         s.sk[n] = kind
 
 
-@njit(cache=True)
+@compiled()
 def _account_changed(s: StateRef, account: int, state: int, mrr_cents: int, seats: int) -> None:
     if state == PAYING and math.isnan(s.af[account, A_FIRST_PAID_T]):
         s.af[account, A_FIRST_PAID_T] = s.f[NOW]
@@ -721,12 +722,12 @@ def _account_changed(s: StateRef, account: int, state: int, mrr_cents: int, seat
 
 
 # --- plans and billing ---------------------------------------------------------------------------
-@njit(cache=True)
+@compiled()
 def _bill_for(p: ParamsRef, plan: int, seats: int, per_seat: float, base_fee: float) -> float:
     return max(seats, p.plan[plan, PLAN_MIN_SEATS]) * per_seat + base_fee
 
 
-@njit(cache=True)
+@compiled()
 def _best_plan(s: StateRef, p: ParamsRef, a: int, seats: int, require_gain: bool, cheaper_than: float) -> int:
     """The plan with the largest surplus for account `a` (-1 if none is worth its price when
     `require_gain`), among those allowing `seats` and billing less than `cheaper_than`."""
@@ -745,7 +746,7 @@ def _best_plan(s: StateRef, p: ParamsRef, a: int, seats: int, require_gain: bool
     return best
 
 
-@njit(cache=True)
+@compiled()
 def _seats_wanted(s: StateRef, p: ParamsRef, a: int) -> int:
     profile = s.ai[a, A_PROFILE_SEATS]
     if profile == 0:  # not drawn yet (see _open_account)
@@ -754,7 +755,7 @@ def _seats_wanted(s: StateRef, p: ParamsRef, a: int) -> int:
     return max(profile, s.ai[a, A_MEMBERS])
 
 
-@njit(cache=True)
+@compiled()
 def _churn_p(s: StateRef, p: ParamsRef, a: int) -> float:
     """The account's monthly churn probability θ, drawn the first time it pays."""
     theta = s.af[a, A_CHURN_P]
@@ -764,7 +765,7 @@ def _churn_p(s: StateRef, p: ParamsRef, a: int) -> float:
     return theta
 
 
-@njit(cache=True)
+@compiled()
 def _bill(s: StateRef, p: ParamsRef, a: int) -> None:
     plan, seats = s.ai[a, A_PLAN], s.ai[a, A_SEATS]
     amount = _bill_for(p, plan, seats, s.af[a, A_PRICE_SEAT], s.af[a, A_PRICE_BASE])
@@ -774,7 +775,7 @@ def _bill(s: StateRef, p: ParamsRef, a: int) -> None:
     _account_changed(s, a, s.ai[a, A_STATE], int(np.rint(amount * 100)), seats)
 
 
-@njit(cache=True)
+@compiled()
 def _set_state(s: StateRef, p: ParamsRef, a: int, state: int) -> None:
     s.ai[a, A_STATE] = state
     if state == PAYING:
@@ -783,19 +784,19 @@ def _set_state(s: StateRef, p: ParamsRef, a: int, state: int) -> None:
         _account_changed(s, a, state, 0, 0)
 
 
-@njit(cache=True)
+@compiled()
 def _close(s: StateRef, p: ParamsRef, a: int) -> None:
     s.c[ACTIVE_USERS] -= s.ai[a, A_MEMBERS]
     _set_state(s, p, a, GONE)
 
 
-@njit(cache=True)
+@compiled()
 def _set_plan(s: StateRef, p: ParamsRef, a: int, plan: int) -> None:
     s.ai[a, A_PLAN] = plan
     s.af[a, A_PRICE_SEAT], s.af[a, A_PRICE_BASE] = _price(p, plan, s.f[NOW])
 
 
-@njit(cache=True)
+@compiled()
 def _change_seats(s: StateRef, p: ParamsRef, a: int, seats: int) -> None:
     if seats > p.plan[s.ai[a, A_PLAN], PLAN_MAX_SEATS]:
         plan = _best_plan(s, p, a, seats, False, INF)
@@ -806,7 +807,7 @@ def _change_seats(s: StateRef, p: ParamsRef, a: int, seats: int) -> None:
     _bill(s, p, a)
 
 
-@njit(cache=True)
+@compiled()
 def _downgrade(s: StateRef, p: ParamsRef, a: int) -> None:
     current = _bill_for(p, s.ai[a, A_PLAN], s.ai[a, A_SEATS], s.af[a, A_PRICE_SEAT], s.af[a, A_PRICE_BASE])
     plan = _best_plan(s, p, a, s.ai[a, A_SEATS], False, current)
@@ -816,7 +817,7 @@ def _downgrade(s: StateRef, p: ParamsRef, a: int) -> None:
 
 
 # --- acquisition ------------------------------------------------------------------------------
-@njit(cache=True)
+@compiled()
 def _arrival_wake(s: StateRef, p: ParamsRef) -> None:
     """The channels' rates now; the next signup, or a wake-up to redraw at a new rate."""
     now, g = s.f[NOW], p.g
@@ -841,7 +842,7 @@ def _arrival_wake(s: StateRef, p: ParamsRef) -> None:
     _schedule(s, now + wait, 0, K_ARRIVAL)
 
 
-@njit(cache=True)
+@compiled()
 def _arrival(s: StateRef, p: ParamsRef) -> None:
     u = _draw(s, D_CHANNEL_U) * s.f[ARRIVAL_TOTAL]
     paid, organic = s.f[ARRIVAL_PAID], s.f[ARRIVAL_ORGANIC]
@@ -849,7 +850,7 @@ def _arrival(s: StateRef, p: ParamsRef) -> None:
     _signup(s, p, channel, _draw_segment(s, p), -1, -1)
 
 
-@njit(cache=True)
+@compiled()
 def _even_wake(s: StateRef, p: ParamsRef) -> None:
     now, g = s.f[NOW], p.g
     rate = g[G_ORGANIC] * (1.0 + g[G_ORGANIC_GROWTH]) ** now * _remaining_share(s, p) * g[G_SIGNUP_FACTOR]
@@ -859,7 +860,7 @@ def _even_wake(s: StateRef, p: ParamsRef) -> None:
         _schedule(s, now + 1.0 / rate, 0, K_EVEN)
 
 
-@njit(cache=True)
+@compiled()
 def _draw_segment(s: StateRef, p: ParamsRef) -> int:
     n = p.seg.shape[0]
     if n == 1:
@@ -871,7 +872,7 @@ def _draw_segment(s: StateRef, p: ParamsRef) -> int:
     return n - 1
 
 
-@njit(cache=True)
+@compiled()
 def _signup(s: StateRef, p: ParamsRef, channel: int, segment: int, join: int, inviter: int) -> None:
     """A person signs up: into a new account of their own, or into `join` as a member."""
     c, now = s.c, s.f[NOW]
@@ -901,7 +902,7 @@ def _signup(s: StateRef, p: ParamsRef, channel: int, segment: int, join: int, in
         _schedule(s, now + time_to_value, user, K_ACTIVATE)
 
 
-@njit(cache=True)
+@compiled()
 def _open_account(s: StateRef, p: ParamsRef, segment: int, owner_activation_t: float) -> int:
     a = s.c[N_ACCOUNTS]
     s.c[N_ACCOUNTS] = a + 1
@@ -931,7 +932,7 @@ def _open_account(s: StateRef, p: ParamsRef, segment: int, owner_activation_t: f
 
 
 # --- users ----------------------------------------------------------------------------------------
-@njit(cache=True)
+@compiled()
 def _activate(s: StateRef, p: ParamsRef, user: int) -> Any:
     """Activation; the delays of the invites the user will send, sorted (maybe none)."""
     a = s.ui[U_ACCOUNT, user]
@@ -956,7 +957,7 @@ def _activate(s: StateRef, p: ParamsRef, user: int) -> Any:
     return delays
 
 
-@njit(cache=True)
+@compiled()
 def _invite(s: StateRef, p: ParamsRef, user: int) -> None:
     a = s.ui[U_ACCOUNT, user]
     if s.ai[a, A_STATE] == GONE:
@@ -977,7 +978,7 @@ def _invite(s: StateRef, p: ParamsRef, user: int) -> None:
 
 
 # --- accounts -----------------------------------------------------------------------------------
-@njit(cache=True)
+@compiled()
 def _start_account(s: StateRef, p: ParamsRef, a: int) -> None:
     seg = p.seg[s.ai[a, A_SEGMENT]]
     model = int(seg[SEG_MODEL])
@@ -993,14 +994,14 @@ def _start_account(s: StateRef, p: ParamsRef, a: int) -> None:
         _free_from_start(s, p, a)
 
 
-@njit(cache=True)
+@compiled()
 def _leave_unactivated(s: StateRef, p: ParamsRef, a: int) -> None:
     hazard = p.seg[s.ai[a, A_SEGMENT], SEG_UNACTIVATED_HAZARD]
     if hazard > 0:
         _schedule(s, s.f[NOW] + s.af[a, A_FIRST_EXIT] / hazard, a, K_UNACTIVATED_LEAVE)
 
 
-@njit(cache=True)
+@compiled()
 def _free_from_start(s: StateRef, p: ParamsRef, a: int) -> None:
     """The free phases from the start: wait for the owner's activation, then the first draws."""
     owner_activation_t = s.af[a, A_OWNER_ACTIVATION_T]
@@ -1012,7 +1013,7 @@ def _free_from_start(s: StateRef, p: ParamsRef, a: int) -> None:
         _free_phase(s, p, a, s.af[a, A_FIRST_EXIT], s.af[a, A_FIRST_CONVERSION])
 
 
-@njit(cache=True)
+@compiled()
 def _free_phase(s: StateRef, p: ParamsRef, a: int, exit_draw: float, conversion_draw: float) -> None:
     """Free until the account goes inactive or weighs the plans, whichever comes first."""
     seg = p.seg[s.ai[a, A_SEGMENT]]
@@ -1027,7 +1028,7 @@ def _free_phase(s: StateRef, p: ParamsRef, a: int, exit_draw: float, conversion_
         _schedule(s, now + to_exit, a, K_FREE_EXIT)
 
 
-@njit(cache=True)
+@compiled()
 def _free_buy(s: StateRef, p: ParamsRef, a: int) -> None:
     plan = _best_plan(s, p, a, _seats_wanted(s, p, a), True, INF)
     if plan >= 0:
@@ -1037,7 +1038,7 @@ def _free_buy(s: StateRef, p: ParamsRef, a: int) -> None:
         _schedule(s, s.f[NOW] + s.af[a, A_TO_EXIT], a, K_FREE_EXIT)
 
 
-@njit(cache=True)
+@compiled()
 def _trial_end(s: StateRef, p: ParamsRef, a: int) -> None:
     seg = p.seg[s.ai[a, A_SEGMENT]]
     activated = s.af[a, A_OWNER_ACTIVATION_T] <= s.f[NOW]
@@ -1055,7 +1056,7 @@ def _trial_end(s: StateRef, p: ParamsRef, a: int) -> None:
         _free_from_start(s, p, a)
 
 
-@njit(cache=True)
+@compiled()
 def _paid_only_decide(s: StateRef, p: ParamsRef, a: int) -> None:
     plan = _best_plan(s, p, a, _seats_wanted(s, p, a), True, INF)
     if plan < 0:
@@ -1064,7 +1065,7 @@ def _paid_only_decide(s: StateRef, p: ParamsRef, a: int) -> None:
         _start_paying(s, p, a, plan, ORIGIN_TOP)
 
 
-@njit(cache=True)
+@compiled()
 def _start_paying(s: StateRef, p: ParamsRef, a: int, plan: int, origin: int) -> None:
     """A paying phase: seat and plan moves until churn at a renewal."""
     af, ai, now = s.af, s.ai, s.f[NOW]
@@ -1082,7 +1083,7 @@ def _start_paying(s: StateRef, p: ParamsRef, a: int, plan: int, origin: int) -> 
     _next_move(s, p, a)
 
 
-@njit(cache=True)
+@compiled()
 def _next_move(s: StateRef, p: ParamsRef, a: int) -> None:
     """Competing seat and plan moves at a constant total rate, or churn at a renewal first."""
     seg = p.seg[s.ai[a, A_SEGMENT]]
@@ -1095,7 +1096,7 @@ def _next_move(s: StateRef, p: ParamsRef, a: int) -> None:
         _schedule(s, now + wait, a, K_PAY_MOVE, epoch)
 
 
-@njit(cache=True)
+@compiled()
 def _pay_move(s: StateRef, p: ParamsRef, a: int) -> None:
     seg = p.seg[s.ai[a, A_SEGMENT]]
     add, remove = seg[SEG_SEAT_ADD], seg[SEG_SEAT_REMOVE]
@@ -1111,7 +1112,7 @@ def _pay_move(s: StateRef, p: ParamsRef, a: int) -> None:
     _next_move(s, p, a)
 
 
-@njit(cache=True)
+@compiled()
 def _pay_end(s: StateRef, p: ParamsRef, a: int) -> None:
     s.ai[a, A_EPOCH] += 1
     seg = p.seg[s.ai[a, A_SEGMENT]]
@@ -1127,7 +1128,7 @@ def _pay_end(s: StateRef, p: ParamsRef, a: int) -> None:
         _close(s, p, a)
 
 
-@njit(cache=True)
+@compiled()
 def _price_rise(s: StateRef, p: ParamsRef, k: int) -> None:
     """Every account on the plan meets the new price at its next renewal."""
     plan, now, af, ai = p.repricing_plan[k], s.f[NOW], s.af, s.ai
@@ -1139,7 +1140,7 @@ def _price_rise(s: StateRef, p: ParamsRef, k: int) -> None:
             _schedule(s, renewal_t, a, K_REPRICE, ai[a, A_EPOCH] * p.repricing_t.shape[0] + k)
 
 
-@njit(cache=True)
+@compiled()
 def _reprice(s: StateRef, p: ParamsRef, a: int, epoch: int, k: int) -> None:
     plan = p.repricing_plan[k]
     if s.ai[a, A_EPOCH] != epoch or s.ai[a, A_PLAN] != plan:
@@ -1158,7 +1159,7 @@ def _reprice(s: StateRef, p: ParamsRef, a: int, epoch: int, k: int) -> None:
 
 
 # --- the loop ------------------------------------------------------------------------------------
-@njit(cache=True)
+@compiled()
 def start(s: StateRef, p: ParamsRef) -> None:
     """The processes' first steps at time 0, in the SimPy engine's order."""
     _with_room(s, p.repricing_t.shape[0])
@@ -1169,7 +1170,7 @@ def start(s: StateRef, p: ParamsRef) -> None:
         _schedule(s, p.repricing_t[k], k, K_PRICE_RISE)
 
 
-@njit(cache=True)
+@compiled()
 def _fewest_draws_left(s: StateRef) -> int:
     """The fewest draws left in any row but the invite delays' (which an event may empty)."""
     dn, dc = s.dn, s.dc
@@ -1180,7 +1181,7 @@ def _fewest_draws_left(s: StateRef) -> int:
     return fewest
 
 
-@njit(cache=True)
+@compiled()
 def _invite_delays_short(s: StateRef, p: ParamsRef) -> bool:
     """Whether the invite delays' row may run out in the next event (an activation draws one
     delay per invite, however many)."""
@@ -1194,7 +1195,7 @@ def _invite_delays_short(s: StateRef, p: ParamsRef) -> bool:
 
 
 # nogil: a helper thread draws the next random numbers meanwhile (fast_engine.Draws).
-@njit(cache=True, nogil=True)
+@compiled(nogil=True)
 def advance(s: StateRef, p: ParamsRef, until: float) -> None:
     """Run every event before time `until`; stop early when the run hits max_users or needs
     more pre-drawn numbers (status), to be called again after a refill."""
