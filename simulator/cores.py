@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 
+_share: int | None = None
+"""The cores this process may keep busy when it is one of several pool workers (None: all)."""
+
 
 def available_cores() -> int:
     """Cores this process may run on (respects CPU affinity, e.g. in containers)."""
@@ -11,3 +14,15 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def share_cores(processes: int) -> None:
+    """Note that this process is one of `processes` pool workers that split the cores."""
+    global _share
+    _share = max(1, available_cores() // processes)
+
+
+def cores_for_this_process() -> int:
+    """The cores this process may keep busy with threads of its own: all it may run on, or
+    its share of them as one of several pool workers (see share_cores)."""
+    return available_cores() if _share is None else min(_share, available_cores())

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import simulator
+from simulator import cores
 from simulator.runner import executors
 from simulator.runner.executors import LocalExecutor
 from simulator.runner.seeds import replication_seeds
@@ -185,3 +186,33 @@ def test_forked_workers_inherit_the_parents_objects_frozen_and_the_parent_unfree
     frozen = [int(outcome.message) for outcome in outcomes if isinstance(outcome, executors.RunFailure)]
     assert len(frozen) == 2 and min(frozen) > 1000
     assert gc.get_freeze_count() == 0
+
+
+def _cores_seen(job: executors.Job) -> executors.Outcome:
+    """Stands in for `simulate` in forked workers: reports the cores the worker may keep busy."""
+    return executors.RunFailure(job.seed, str(cores.cores_for_this_process()))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
+def test_pool_workers_split_the_cores_so_they_start_no_helper_threads_of_their_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if threading.active_count() > 1:
+        pytest.skip("threads left by other tests: forking now would copy their locks")
+    monkeypatch.setattr(executors, "start_method", lambda: "fork")
+    monkeypatch.setattr(executors, "simulate", _cores_seen)
+    jobs = [executors.Job(scenario=simulator.load_scenario(TINY), seed=seed) for seed in (1, 2, 3)]
+    with LocalExecutor(2) as pool:
+        seen = [int(outcome.message) for _, outcome in pool.run(jobs) if isinstance(outcome, executors.RunFailure)]
+    assert seen == [max(1, cores.available_cores() // 2)] * 3
+    assert cores.cores_for_this_process() == cores.available_cores(), "the parent keeps all its cores"
+
+
+def test_a_process_sharing_the_cores_gets_its_part_and_at_least_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cores, "available_cores", lambda: 8)
+    monkeypatch.setattr(cores, "_share", None)
+    assert cores.cores_for_this_process() == 8
+    cores.share_cores(3)
+    assert cores.cores_for_this_process() == 2
+    cores.share_cores(16)
+    assert cores.cores_for_this_process() == 1

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from simulator.cores import available_cores
+from simulator.cores import cores_for_this_process
 from simulator.engines import fast_kernel as kernel
 from simulator.engines.sampling import LogNormalMonths, RandomStreams
 from simulator.engines.simpy_engine import SimulationLimitError
@@ -153,10 +153,11 @@ class Draws:
     do not depend on `first` and `width` (tested), and a row that runs short sooner in a
     scenario variant (more purchases, say) leaves the other rows' numbers as they were.
 
-    With `ahead` (by default where this process may use more than one core), a helper thread
-    draws each topped-up row's next block while the kernel runs (numpy and the kernel release
-    the GIL), so a top-up mostly copies numbers already drawn: the same numbers in the same
-    order, drawn on another core. Close it (`with`) after a run.
+    With `ahead` (by default where this process may keep more than one core busy: not as one
+    of several pool workers on as many cores), a helper thread draws each topped-up row's next
+    block while the kernel runs (numpy and the kernel release the GIL), so a top-up mostly
+    copies numbers already drawn: the same numbers in the same order, drawn on another core.
+    Close it (`with`) after a run.
     """
 
     def __init__(
@@ -200,7 +201,9 @@ class Draws:
         self.spare = [np.empty(0) for _ in samplers]
         """Each row's numbers drawn ahead: the next of its sequence, taken before new draws."""
         if ahead is None:
-            ahead = available_cores() > 1  # on one core the helper would only take turns with the loop
+            # On one core (or one core's share, as a pool worker) the helper would only take
+            # turns with the loop.
+            ahead = cores_for_this_process() > 1
         self._helper = ThreadPoolExecutor(1, thread_name_prefix=HELPER_THREAD) if ahead else None
         self._drawing: Future[None] | None = None
 

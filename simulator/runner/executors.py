@@ -20,7 +20,7 @@ from multiprocessing import get_all_start_methods, get_context
 from types import TracebackType
 from typing import Any, Protocol
 
-from simulator.cores import available_cores
+from simulator.cores import available_cores, share_cores
 from simulator.engines.simpy_engine import SimulationLimitError
 from simulator.runner.digest import RunDigest, RunFailure
 from simulator.scenario.loading import ScenarioError
@@ -85,9 +85,11 @@ class LocalExecutor:
         if self._pool is None:
             method = start_method()
             forking = method == "fork"  # a forking pool starts its workers at the first submit
-            # Workers ignore Ctrl-C, so that only the parent handles it.
             self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=get_context(method), initializer=_set_worker_signals
+                max_workers=self.workers,
+                mp_context=get_context(method),
+                initializer=_start_worker,
+                initargs=(self.workers,),
             )
         with _frozen_for_fork() if forking else nullcontext():
             futures: dict[Future[Outcome], int] = {self._pool.submit(simulate, job): i for i, job in enumerate(jobs)}
@@ -162,11 +164,16 @@ def _frozen_for_fork() -> Iterator[None]:
         gc.unfreeze()
 
 
-def _set_worker_signals() -> None:
+def _start_worker(workers: int) -> None:
+    # Workers ignore Ctrl-C, so that only the parent handles it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # A forked worker inherits the parent's handlers: the command line turns SIGTERM into an
     # interruption, but a worker is stopped by SIGTERM (see _terminate), silently.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # The workers split the cores: a helper thread of a worker's own (the fast engine's draws
+    # ahead) would only take turns with a sibling. 100 replications of 10^5 signups on 2 workers
+    # took 7.2-9.2 s (median 8.4 s) without the helpers, 7.8-10.1 s (median 9.2 s) with them.
+    share_cores(workers)
 
 
 class DaskExecutor:
