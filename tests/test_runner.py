@@ -12,6 +12,7 @@ import itertools
 import multiprocessing
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -171,39 +172,40 @@ def _freeze_count(job: executors.Job) -> executors.Outcome:
     return executors.RunFailure(job.seed, str(gc.get_freeze_count()))
 
 
+def _cores_seen(job: executors.Job) -> executors.Outcome:
+    """Stands in for `simulate` in forked workers: reports the cores the worker may keep busy."""
+    return executors.RunFailure(job.seed, str(cores.cores_for_this_process()))
+
+
+def _reports_of_forked_workers(
+    monkeypatch: pytest.MonkeyPatch, stand_in: Callable[[executors.Job], executors.Outcome], jobs: int
+) -> list[int]:
+    """What `stand_in` reports from each of `jobs` jobs run on a forking pool of 2 workers."""
+    if threading.active_count() > 1:
+        pytest.skip("threads left by other tests: forking now would copy their locks")
+    monkeypatch.setattr(executors, "start_method", lambda: "fork")
+    monkeypatch.setattr(executors, "simulate", stand_in)
+    scenario = simulator.load_scenario(TINY)
+    with LocalExecutor(2) as pool:
+        outcomes = [outcome for _, outcome in pool.run([executors.Job(scenario=scenario, seed=s) for s in range(jobs)])]
+    return [int(outcome.message) for outcome in outcomes if isinstance(outcome, executors.RunFailure)]
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
 def test_forked_workers_inherit_the_parents_objects_frozen_and_the_parent_unfreezes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Forked workers would otherwise traverse (and so copy) every object they inherit.
-    if threading.active_count() > 1:
-        pytest.skip("threads left by other tests: forking now would copy their locks")
-    monkeypatch.setattr(executors, "start_method", lambda: "fork")
-    monkeypatch.setattr(executors, "simulate", _freeze_count)
-    jobs = [executors.Job(scenario=simulator.load_scenario(TINY), seed=seed) for seed in (1, 2)]
-    with LocalExecutor(2) as pool:
-        outcomes = [outcome for _, outcome in pool.run(jobs)]
-    frozen = [int(outcome.message) for outcome in outcomes if isinstance(outcome, executors.RunFailure)]
+    frozen = _reports_of_forked_workers(monkeypatch, _freeze_count, jobs=2)
     assert len(frozen) == 2 and min(frozen) > 1000
     assert gc.get_freeze_count() == 0
-
-
-def _cores_seen(job: executors.Job) -> executors.Outcome:
-    """Stands in for `simulate` in forked workers: reports the cores the worker may keep busy."""
-    return executors.RunFailure(job.seed, str(cores.cores_for_this_process()))
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
 def test_pool_workers_split_the_cores_so_they_start_no_helper_threads_of_their_own(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    if threading.active_count() > 1:
-        pytest.skip("threads left by other tests: forking now would copy their locks")
-    monkeypatch.setattr(executors, "start_method", lambda: "fork")
-    monkeypatch.setattr(executors, "simulate", _cores_seen)
-    jobs = [executors.Job(scenario=simulator.load_scenario(TINY), seed=seed) for seed in (1, 2, 3)]
-    with LocalExecutor(2) as pool:
-        seen = [int(outcome.message) for _, outcome in pool.run(jobs) if isinstance(outcome, executors.RunFailure)]
+    seen = _reports_of_forked_workers(monkeypatch, _cores_seen, jobs=3)
     assert seen == [max(1, cores.available_cores() // 2)] * 3
     assert cores.cores_for_this_process() == cores.available_cores(), "the parent keeps all its cores"
 
