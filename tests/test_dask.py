@@ -38,6 +38,7 @@ import pytest
 from dask.distributed import Client, get_task_stream
 
 import simulator
+from simulator import cores
 
 Plgsim = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -164,8 +165,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 
 def _simulate_tasks(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The task-stream records of `simulate` jobs (keys 'simulate-<id>')."""
-    return [r for r in records if str(r["key"]).startswith("simulate-")]
+    """The task-stream records of `simulate` jobs (keys 'simulate_on_dask-<id>')."""
+    return [r for r in records if str(r["key"]).startswith("simulate_on_dask-")]
 
 
 def _json_points(directory: Path) -> Any:
@@ -216,6 +217,10 @@ def test_run_many_on_dask_matches_in_process(cluster: Cluster, data_dir: Path) -
         assert samples.shape == (4,), key
         np.testing.assert_array_equal(remote.kpi_samples[key], samples, err_msg=key)  # NaNs compare equal
     assert np.isfinite(local.kpi_samples["users"]).all()
+    # The two one-thread workers share this host's cores, as a local pool's workers do (so
+    # that neither starts the fast engine's helper thread on a 2-core machine).
+    share = max(1, cores.available_cores() // WORKERS)
+    assert cluster.client.run(cores.cores_for_this_process) == {w: share for w in cluster.workers}
 
 
 def test_unreachable_scheduler_is_one_error_line(plgsim: Plgsim, data_dir: Path, tmp_path: Path) -> None:
