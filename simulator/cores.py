@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-_share: int | None = None
-"""The cores this process may keep busy when it is one of several pool workers (None: all)."""
+_sharing_processes = 1
+"""How many pool workers (this process one of them) split the cores this process may run on."""
 
 
 def available_cores() -> int:
@@ -18,11 +18,11 @@ def available_cores() -> int:
 
 def share_cores(processes: int) -> None:
     """Note that this process is one of `processes` pool workers that split the cores."""
-    global _share
-    _share = max(1, available_cores() // processes)
+    global _sharing_processes
+    _sharing_processes = processes
 
 
 def cores_for_this_process() -> int:
     """The cores this process may keep busy with threads of its own: all it may run on, or
     its share of them as one of several pool workers (see share_cores)."""
-    return available_cores() if _share is None else min(_share, available_cores())
+    return max(1, available_cores() // _sharing_processes)

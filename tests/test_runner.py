@@ -212,7 +212,7 @@ def test_pool_workers_split_the_cores_so_they_start_no_helper_threads_of_their_o
 
 def test_a_process_sharing_the_cores_gets_its_part_and_at_least_one(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cores, "available_cores", lambda: 8)
-    monkeypatch.setattr(cores, "_share", None)
+    monkeypatch.setattr(cores, "_sharing_processes", 1)
     assert cores.cores_for_this_process() == 8
     cores.share_cores(3)
     assert cores.cores_for_this_process() == 2

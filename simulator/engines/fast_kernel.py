@@ -997,12 +997,10 @@ def _start_account(s: StateRef, p: ParamsRef, a: int) -> bool:
     now, owner_activation_t = s.f[NOW], s.af[a, A_OWNER_ACTIVATION_T]
     if model in (FREE_TRIAL, REVERSE_TRIAL):
         _schedule(s, now + seg[SEG_TRIAL_MONTHS], a, K_TRIAL_END)
-    elif owner_activation_t == INF:
-        _leave_unactivated(s, p, a)
-    elif model == PAID_ONLY or owner_activation_t > now:
+    elif owner_activation_t < INF and (model == PAID_ONLY or owner_activation_t > now):
         return True  # paid-only: decides at the activation; freemium: free from it on
     else:
-        _free_phase(s, p, a, s.af[a, A_FIRST_EXIT], s.af[a, A_FIRST_CONVERSION])
+        _free_from_start(s, p, a)  # leaves unactivated, or free from now on
     return False
 
 
@@ -1012,7 +1010,7 @@ def _owner_step(s: StateRef, p: ParamsRef, a: int) -> None:
     if int(p.seg[s.ai[a, A_SEGMENT], SEG_MODEL]) == PAID_ONLY:
         _paid_only_decide(s, p, a)
     else:
-        _free_phase(s, p, a, s.af[a, A_FIRST_EXIT], s.af[a, A_FIRST_CONVERSION])
+        _first_free_phase(s, p, a)
 
 
 @compiled()
@@ -1031,7 +1029,13 @@ def _free_from_start(s: StateRef, p: ParamsRef, a: int) -> None:
     elif owner_activation_t > s.f[NOW]:
         _schedule(s, owner_activation_t, a, K_FREE_START)
     else:
-        _free_phase(s, p, a, s.af[a, A_FIRST_EXIT], s.af[a, A_FIRST_CONVERSION])
+        _first_free_phase(s, p, a)
+
+
+@compiled()
+def _first_free_phase(s: StateRef, p: ParamsRef, a: int) -> None:
+    """The free phase from the owner's activation on, with the account's first draws."""
+    _free_phase(s, p, a, s.af[a, A_FIRST_EXIT], s.af[a, A_FIRST_CONVERSION])
 
 
 @compiled()
@@ -1268,7 +1272,7 @@ def advance(s: StateRef, p: ParamsRef, until: float) -> None:
         elif kind in (K_UNACTIVATED_LEAVE, K_FREE_EXIT):
             _close(s, p, ident)
         elif kind == K_FREE_START:
-            _free_phase(s, p, ident, s.af[ident, A_FIRST_EXIT], s.af[ident, A_FIRST_CONVERSION])
+            _first_free_phase(s, p, ident)
         elif kind == K_FREE_BUY:
             _free_buy(s, p, ident)
         elif kind == K_PAY_MOVE:

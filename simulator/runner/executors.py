@@ -12,7 +12,8 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -176,7 +177,7 @@ def _start_worker(workers: int) -> None:
     share_cores(workers)
 
 
-def simulate_on_dask(job: Job, threads_on_host: dict[str, int]) -> Outcome:
+def simulate_on_dask(job: Job, threads_on_host: Mapping[str, int]) -> Outcome:
     """`simulate` on a Dask worker, which first takes its share of its host's cores: the
     worker threads of every worker on the host split them, as a local pool's workers do.
     (100 replications of 10^5 on two one-thread workers on 2 cores: median 10.2 s in six runs,
@@ -214,10 +215,9 @@ class DaskExecutor:
     def run(self, jobs: Sequence[Job]) -> Iterator[tuple[int, Outcome]]:
         from dask.distributed import as_completed
 
-        threads_on_host: dict[str, int] = {}
+        threads_on_host: Counter[str] = Counter()
         for worker in self._client.scheduler_info().get("workers", {}).values():
-            host = worker.get("host", "")
-            threads_on_host[host] = threads_on_host.get(host, 0) + worker.get("nthreads", 1)
+            threads_on_host[worker.get("host", "")] += worker.get("nthreads", 1)
         futures = [self._client.submit(simulate_on_dask, job, threads_on_host, pure=False) for job in jobs]
         index = {future.key: i for i, future in enumerate(futures)}
         try:
