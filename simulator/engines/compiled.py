@@ -5,9 +5,10 @@ constant such as a row of random numbers, an event kind, -1 for "none"), numba t
 argument as a literal and compiles the callee once for each constant value: the fast kernel's
 calls of `_draw` with seventeen different rows made eighteen copies of it, and `_signup`,
 `_set_state` and others were compiled several times over. Typing such calls by their arguments'
-types alone compiles each function once (66 compiled functions instead of 102), and the first
-run after installing compiles in about a fifth less time. LLVM still folds the constants
-where it inlines a call, and the kernel's results did not change (ledgers bit-identical).
+types alone compiles each function once (66 compiled functions instead of 102 when measured),
+and the first run after installing compiles in about a fifth less time. LLVM still folds the
+constants where it inlines a call, and the kernel's results did not change (ledgers
+bit-identical).
 
 A function that needs an argument's value at compile time (numba's `literally`) must not use it.
 """
