@@ -35,11 +35,20 @@ class _ByTypeDispatcher(CPUDispatcher):
         )
 
 
-def compiled(*, inline: str = "never", nogil: bool = False, cache: bool = True) -> Callable[[F], F]:
-    """Compile a function in nopython mode, cached on disk, as `njit(cache=True, ...)` does."""
+def compiled(
+    *, inline: str = "never", nogil: bool = False, cache: bool = True, reference_counted: bool = True
+) -> Callable[[F], F]:
+    """Compile a function in nopython mode, cached on disk, as `njit(cache=True, ...)` does.
+
+    `reference_counted=False` compiles it without numba's reference counting (its private
+    `_nrt` option): it may read arrays (of its arguments, or of `array_fields` structs) but not
+    create, return or store them, which fails to compile. Called from Python, such a function
+    would never release its arguments: call it through one compiled with counting.
+    """
 
     def wrap(fn: F) -> F:
-        options = {"nopython": True, "inline": inline, "nogil": nogil, "boundscheck": None}
+        # Set either way: a function left unset inherits the setting of its first caller.
+        options = {"nopython": True, "inline": inline, "nogil": nogil, "boundscheck": None, "_nrt": reference_counted}
         dispatcher = _ByTypeDispatcher(py_func=fn, locals={}, targetoptions=options)
         if cache:
             dispatcher.enable_caching()

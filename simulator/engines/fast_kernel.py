@@ -18,9 +18,10 @@ import math
 from typing import Any
 
 import numpy as np
-from numba import literal_unroll, types
+from numba import literal_unroll
 from numba.experimental import structref
 
+from simulator.engines import array_fields
 from simulator.engines.compiled import compiled
 from simulator.engines.huge_pages import advise_huge_pages
 from simulator.ledger import AccountState, Channel, SpendKind
@@ -202,20 +203,13 @@ FLOW_ACTIVATION, FLOW_TTV_MU, FLOW_TTV_SIGMA, FLOW_COST = range(4)
 PLAN_MIN_SEATS, PLAN_MAX_SEATS, PLAN_VALUE, PLAN_ANNUAL_SHARE, PLAN_ANNUAL_DISCOUNT = range(5)
 
 
-class _ArrayFields(types.StructRef):
-    """A structref type whose fields are typed by their values, not as literals."""
-
-    def preprocess_fields(self, fields: Any) -> Any:
-        return tuple((name, types.unliteral(typ)) for name, typ in fields)  # type: ignore[no-untyped-call]
-
-
-@structref.register
-class _ParamsType(_ArrayFields):
+@array_fields.register
+class _ParamsType(array_fields.ArrayFields):
     pass
 
 
-@structref.register
-class _StateType(_ArrayFields):
+@array_fields.register
+class _StateType(array_fields.ArrayFields):
     pass
 
 
@@ -336,7 +330,7 @@ def draw_rows(segments: int) -> int:
     return D_CHURN_BETA + len(SEGMENT_DRAWS) * segments
 
 
-@compiled()
+@compiled(reference_counted=False)
 def segment_draw_row(which: int, segments: int, segment: int) -> int:
     """The row of pre-drawn numbers of SEGMENT_DRAWS[which] for `segment` (of `segments`)."""
     return D_CHURN_BETA + which * segments + segment
@@ -450,7 +444,7 @@ def _with_room(s: StateRef, heap_rows: int) -> None:
         s.qn, s.ql, s.qf = _grown(s.qn, c[CAP_CHUNKS]), _grown(s.ql, c[CAP_CHUNKS]), _grown(s.qf, c[CAP_CHUNKS])
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _short_of_room(c: Any) -> bool:
     """Whether `_with_room(s, 0)` would grow an array (read from the counters alone: cheap)."""
     return (
@@ -652,7 +646,7 @@ def _schedule(s: StateRef, t: float, ident: int, kind: int, aux: int = 0) -> Non
 
 
 # --- sampling ---------------------------------------------------------------------------------
-@compiled()
+@compiled(reference_counted=False)
 def _draw(s: StateRef, row: int) -> float:
     """The next pre-drawn value of a row of draws (the caller made sure there is one)."""
     i = s.dc[row]
@@ -660,7 +654,7 @@ def _draw(s: StateRef, row: int) -> float:
     return s.dr[row, i]
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _lognormal(s: StateRef, row: int, mu: float, sigma: float) -> float:
     """A lognormal duration in months; 0 without a draw when the median is 0 (mu = −inf)."""
     if mu == -INF:
@@ -668,7 +662,7 @@ def _lognormal(s: StateRef, row: int, mu: float, sigma: float) -> float:
     return math.exp(mu + sigma * _draw(s, row))
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _periods_survived(s: StateRef, monthly_churn: float, period: int) -> int:
     """Billing periods paid before churn at a renewal: geometric, by inversion of a uniform."""
     per_period = 1.0 - (1.0 - monthly_churn) ** period
@@ -681,24 +675,24 @@ def _periods_survived(s: StateRef, monthly_churn: float, period: int) -> int:
 
 
 # --- the timeline -------------------------------------------------------------------------------
-@compiled()
+@compiled(reference_counted=False)
 def _step_index(starts: Any, t: float) -> int:
     return int(np.searchsorted(starts, t, side="right")) - 1
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _price(p: ParamsRef, plan: int, t: float) -> tuple[float, float]:
     j = _step_index(p.price_starts[plan], t)
     return p.price_seat[plan, j], p.price_base[plan, j]
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _remaining_share(s: StateRef, p: ParamsRef) -> float:
     return max(0.0, 1.0 - s.c[SIGNUPS] / p.g[G_MARKET])
 
 
 # --- ledger records ---------------------------------------------------------------------------
-@compiled()
+@compiled(reference_counted=False)
 def _record_change(s: StateRef, account: int, state: int, mrr_cents: int, seats: int) -> None:
     n = s.c[N_CHANGES]
     s.c[N_CHANGES] = n + 1
@@ -706,7 +700,7 @@ def _record_change(s: StateRef, account: int, state: int, mrr_cents: int, seats:
     s.ci[C_ACCOUNT, n], s.ci[C_STATE, n], s.ci[C_MRR, n], s.ci[C_SEATS, n] = account, state, mrr_cents, seats
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _spend(s: StateRef, kind: int, amount: float) -> None:
     if amount > 0:
         n = s.c[N_SPEND]
@@ -715,7 +709,7 @@ def _spend(s: StateRef, kind: int, amount: float) -> None:
         s.sk[n] = kind
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _account_changed(s: StateRef, account: int, state: int, mrr_cents: int, seats: int) -> None:
     if state == PAYING and math.isnan(s.af[account, A_FIRST_PAID_T]):
         s.af[account, A_FIRST_PAID_T] = s.f[NOW]
@@ -725,12 +719,12 @@ def _account_changed(s: StateRef, account: int, state: int, mrr_cents: int, seat
 
 
 # --- plans and billing ---------------------------------------------------------------------------
-@compiled()
+@compiled(reference_counted=False)
 def _bill_for(p: ParamsRef, plan: int, seats: int, per_seat: float, base_fee: float) -> float:
     return max(seats, p.plan[plan, PLAN_MIN_SEATS]) * per_seat + base_fee
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _best_plan(s: StateRef, p: ParamsRef, a: int, seats: int, require_gain: bool, cheaper_than: float) -> int:
     """The plan with the largest surplus for account `a` (-1 if none is worth its price when
     `require_gain`), among those allowing `seats` and billing less than `cheaper_than`."""
@@ -749,7 +743,7 @@ def _best_plan(s: StateRef, p: ParamsRef, a: int, seats: int, require_gain: bool
     return best
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _seats_wanted(s: StateRef, p: ParamsRef, a: int) -> int:
     profile = s.ai[a, A_PROFILE_SEATS]
     if profile == 0:  # not drawn yet (see _open_account)
@@ -758,7 +752,7 @@ def _seats_wanted(s: StateRef, p: ParamsRef, a: int) -> int:
     return max(profile, s.ai[a, A_MEMBERS])
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _churn_p(s: StateRef, p: ParamsRef, a: int) -> float:
     """The account's monthly churn probability θ, drawn the first time it pays."""
     theta = s.af[a, A_CHURN_P]
@@ -768,7 +762,7 @@ def _churn_p(s: StateRef, p: ParamsRef, a: int) -> float:
     return theta
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _bill(s: StateRef, p: ParamsRef, a: int) -> None:
     plan, seats = s.ai[a, A_PLAN], s.ai[a, A_SEATS]
     amount = _bill_for(p, plan, seats, s.af[a, A_PRICE_SEAT], s.af[a, A_PRICE_BASE])
@@ -778,7 +772,7 @@ def _bill(s: StateRef, p: ParamsRef, a: int) -> None:
     _account_changed(s, a, s.ai[a, A_STATE], int(np.rint(amount * 100)), seats)
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _set_state(s: StateRef, p: ParamsRef, a: int, state: int) -> None:
     s.ai[a, A_STATE] = state
     if state == PAYING:
@@ -787,19 +781,19 @@ def _set_state(s: StateRef, p: ParamsRef, a: int, state: int) -> None:
         _account_changed(s, a, state, 0, 0)
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _close(s: StateRef, p: ParamsRef, a: int) -> None:
     s.c[ACTIVE_USERS] -= s.ai[a, A_MEMBERS]
     _set_state(s, p, a, GONE)
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _set_plan(s: StateRef, p: ParamsRef, a: int, plan: int) -> None:
     s.ai[a, A_PLAN] = plan
     s.af[a, A_PRICE_SEAT], s.af[a, A_PRICE_BASE] = _price(p, plan, s.f[NOW])
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _change_seats(s: StateRef, p: ParamsRef, a: int, seats: int) -> None:
     if seats > p.plan[s.ai[a, A_PLAN], PLAN_MAX_SEATS]:
         plan = _best_plan(s, p, a, seats, False, INF)
@@ -810,7 +804,7 @@ def _change_seats(s: StateRef, p: ParamsRef, a: int, seats: int) -> None:
     _bill(s, p, a)
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _downgrade(s: StateRef, p: ParamsRef, a: int) -> None:
     current = _bill_for(p, s.ai[a, A_PLAN], s.ai[a, A_SEATS], s.af[a, A_PRICE_SEAT], s.af[a, A_PRICE_BASE])
     plan = _best_plan(s, p, a, s.ai[a, A_SEATS], False, current)
@@ -820,7 +814,7 @@ def _downgrade(s: StateRef, p: ParamsRef, a: int) -> None:
 
 
 # --- acquisition ------------------------------------------------------------------------------
-@compiled()
+@compiled(reference_counted=False)
 def _arrival_wake(s: StateRef, p: ParamsRef) -> None:
     """The channels' rates now; the next signup, or a wake-up to redraw at a new rate."""
     now, g = s.f[NOW], p.g
@@ -845,7 +839,7 @@ def _arrival_wake(s: StateRef, p: ParamsRef) -> None:
     _schedule(s, now + wait, 0, K_ARRIVAL)
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _arrival(s: StateRef, p: ParamsRef) -> None:
     u = _draw(s, D_CHANNEL_U) * s.f[ARRIVAL_TOTAL]
     paid, organic = s.f[ARRIVAL_PAID], s.f[ARRIVAL_ORGANIC]
@@ -853,7 +847,7 @@ def _arrival(s: StateRef, p: ParamsRef) -> None:
     _signup(s, p, channel, _draw_segment(s, p), -1, -1)
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _even_wake(s: StateRef, p: ParamsRef) -> None:
     now, g = s.f[NOW], p.g
     rate = g[G_ORGANIC] * (1.0 + g[G_ORGANIC_GROWTH]) ** now * _remaining_share(s, p) * g[G_SIGNUP_FACTOR]
@@ -863,7 +857,7 @@ def _even_wake(s: StateRef, p: ParamsRef) -> None:
         _schedule(s, now + 1.0 / rate, 0, K_EVEN)
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _draw_segment(s: StateRef, p: ParamsRef) -> int:
     n = p.seg.shape[0]
     if n == 1:
@@ -875,7 +869,7 @@ def _draw_segment(s: StateRef, p: ParamsRef) -> int:
     return n - 1
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _signup(s: StateRef, p: ParamsRef, channel: int, segment: int, join: int, inviter: int) -> None:
     """A person signs up: into a new account of their own, or into `join` as a member."""
     c, now = s.c, s.f[NOW]
@@ -906,7 +900,7 @@ def _signup(s: StateRef, p: ParamsRef, channel: int, segment: int, join: int, in
         _schedule(s, now + time_to_value, user, K_ACTIVATE, OWNER_STEP if owner_step else 0)
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _open_account(s: StateRef, p: ParamsRef, segment: int, owner_activation_t: float) -> int:
     a = s.c[N_ACCOUNTS]
     s.c[N_ACCOUNTS] = a + 1
@@ -937,11 +931,12 @@ def _open_account(s: StateRef, p: ParamsRef, segment: int, owner_activation_t: f
 
 # --- users ----------------------------------------------------------------------------------------
 @compiled()
-def _activate(s: StateRef, p: ParamsRef, user: int) -> Any:
-    """Activation; the delays of the invites the user will send, sorted (maybe none)."""
+def _activate(s: StateRef, p: ParamsRef, user: int) -> None:
+    """Activation: the invites the user will send are scheduled, in order of their delays."""
     a = s.ui[U_ACCOUNT, user]
     if s.ai[a, A_STATE] == GONE:
-        return np.empty(0)
+        _with_room(s, 0)
+        return
     s.uf[U_ACTIVATED_T, user] = s.f[NOW]
     segment = s.ui[U_SEGMENT, user]
     seg = p.seg[segment]
@@ -958,10 +953,13 @@ def _activate(s: StateRef, p: ParamsRef, user: int) -> Any:
                 delays[j] = delays[j - 1]
                 j -= 1
             delays[j] = d
-    return delays
+    _with_room(s, count)
+    now = s.f[NOW]
+    for delay in delays:
+        _schedule(s, now + delay, user, K_INVITE)
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _invite(s: StateRef, p: ParamsRef, user: int) -> None:
     a = s.ui[U_ACCOUNT, user]
     if s.ai[a, A_STATE] == GONE:
@@ -982,7 +980,7 @@ def _invite(s: StateRef, p: ParamsRef, user: int) -> None:
 
 
 # --- accounts -----------------------------------------------------------------------------------
-@compiled()
+@compiled(reference_counted=False)
 def _start_account(s: StateRef, p: ParamsRef, a: int) -> bool:
     """The new account's first step, or True when that step falls due at its owner's
     activation, later: the caller then schedules the activation to take that step first.
@@ -1004,7 +1002,7 @@ def _start_account(s: StateRef, p: ParamsRef, a: int) -> bool:
     return False
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _owner_step(s: StateRef, p: ParamsRef, a: int) -> None:
     """Account `a`'s first step, at its owner's activation (see _start_account)."""
     if int(p.seg[s.ai[a, A_SEGMENT], SEG_MODEL]) == PAID_ONLY:
@@ -1013,14 +1011,14 @@ def _owner_step(s: StateRef, p: ParamsRef, a: int) -> None:
         _first_free_phase(s, p, a)
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _leave_unactivated(s: StateRef, p: ParamsRef, a: int) -> None:
     hazard = p.seg[s.ai[a, A_SEGMENT], SEG_UNACTIVATED_HAZARD]
     if hazard > 0:
         _schedule(s, s.f[NOW] + s.af[a, A_FIRST_EXIT] / hazard, a, K_UNACTIVATED_LEAVE)
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _free_from_start(s: StateRef, p: ParamsRef, a: int) -> None:
     """The free phases from the start: wait for the owner's activation, then the first draws."""
     owner_activation_t = s.af[a, A_OWNER_ACTIVATION_T]
@@ -1032,13 +1030,13 @@ def _free_from_start(s: StateRef, p: ParamsRef, a: int) -> None:
         _first_free_phase(s, p, a)
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _first_free_phase(s: StateRef, p: ParamsRef, a: int) -> None:
     """The free phase from the owner's activation on, with the account's first draws."""
     _free_phase(s, p, a, s.af[a, A_FIRST_EXIT], s.af[a, A_FIRST_CONVERSION])
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _free_phase(s: StateRef, p: ParamsRef, a: int, exit_draw: float, conversion_draw: float) -> None:
     """Free until the account goes inactive or weighs the plans, whichever comes first."""
     seg = p.seg[s.ai[a, A_SEGMENT]]
@@ -1053,7 +1051,7 @@ def _free_phase(s: StateRef, p: ParamsRef, a: int, exit_draw: float, conversion_
         _schedule(s, now + to_exit, a, K_FREE_EXIT)
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _free_buy(s: StateRef, p: ParamsRef, a: int) -> None:
     plan = _best_plan(s, p, a, _seats_wanted(s, p, a), True, INF)
     if plan >= 0:
@@ -1063,7 +1061,7 @@ def _free_buy(s: StateRef, p: ParamsRef, a: int) -> None:
         _schedule(s, s.f[NOW] + s.af[a, A_TO_EXIT], a, K_FREE_EXIT)
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _trial_end(s: StateRef, p: ParamsRef, a: int) -> None:
     seg = p.seg[s.ai[a, A_SEGMENT]]
     activated = s.af[a, A_OWNER_ACTIVATION_T] <= s.f[NOW]
@@ -1081,7 +1079,7 @@ def _trial_end(s: StateRef, p: ParamsRef, a: int) -> None:
         _free_from_start(s, p, a)
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _paid_only_decide(s: StateRef, p: ParamsRef, a: int) -> None:
     plan = _best_plan(s, p, a, _seats_wanted(s, p, a), True, INF)
     if plan < 0:
@@ -1090,7 +1088,7 @@ def _paid_only_decide(s: StateRef, p: ParamsRef, a: int) -> None:
         _start_paying(s, p, a, plan, ORIGIN_TOP)
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _start_paying(s: StateRef, p: ParamsRef, a: int, plan: int, origin: int) -> None:
     """A paying phase: seat and plan moves until churn at a renewal."""
     af, ai, now = s.af, s.ai, s.f[NOW]
@@ -1108,7 +1106,7 @@ def _start_paying(s: StateRef, p: ParamsRef, a: int, plan: int, origin: int) -> 
     _next_move(s, p, a)
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _next_move(s: StateRef, p: ParamsRef, a: int) -> None:
     """Competing seat and plan moves at a constant total rate, or churn at a renewal first."""
     seg = p.seg[s.ai[a, A_SEGMENT]]
@@ -1121,7 +1119,7 @@ def _next_move(s: StateRef, p: ParamsRef, a: int) -> None:
         _schedule(s, now + wait, a, K_PAY_MOVE, epoch)
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _pay_move(s: StateRef, p: ParamsRef, a: int) -> None:
     seg = p.seg[s.ai[a, A_SEGMENT]]
     add, remove = seg[SEG_SEAT_ADD], seg[SEG_SEAT_REMOVE]
@@ -1137,7 +1135,7 @@ def _pay_move(s: StateRef, p: ParamsRef, a: int) -> None:
     _next_move(s, p, a)
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _pay_end(s: StateRef, p: ParamsRef, a: int) -> None:
     s.ai[a, A_EPOCH] += 1
     seg = p.seg[s.ai[a, A_SEGMENT]]
@@ -1153,7 +1151,7 @@ def _pay_end(s: StateRef, p: ParamsRef, a: int) -> None:
         _close(s, p, a)
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _price_rise(s: StateRef, p: ParamsRef, k: int) -> None:
     """Every account on the plan meets the new price at its next renewal."""
     plan, now, af, ai = p.repricing_plan[k], s.f[NOW], s.af, s.ai
@@ -1165,7 +1163,7 @@ def _price_rise(s: StateRef, p: ParamsRef, k: int) -> None:
             _schedule(s, renewal_t, a, K_REPRICE, ai[a, A_EPOCH] * p.repricing_t.shape[0] + k)
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _reprice(s: StateRef, p: ParamsRef, a: int, epoch: int, k: int) -> None:
     plan = p.repricing_plan[k]
     if s.ai[a, A_EPOCH] != epoch or s.ai[a, A_PLAN] != plan:
@@ -1195,7 +1193,7 @@ def start(s: StateRef, p: ParamsRef) -> None:
         _schedule(s, p.repricing_t[k], k, K_PRICE_RISE)
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _fewest_draws_left(s: StateRef) -> int:
     """The fewest draws left in any row but the invite delays' (which an event may empty)."""
     dn, dc = s.dn, s.dc
@@ -1206,7 +1204,7 @@ def _fewest_draws_left(s: StateRef) -> int:
     return fewest
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _invite_delays_short(s: StateRef, p: ParamsRef) -> bool:
     """Whether the invite delays' row may run out in the next event (an activation draws one
     delay per invite, however many)."""
@@ -1224,6 +1222,12 @@ def _invite_delays_short(s: StateRef, p: ParamsRef) -> bool:
 def advance(s: StateRef, p: ParamsRef, until: float) -> None:
     """Run every event before time `until`; stop early when the run hits max_users or needs
     more pre-drawn numbers (status), to be called again after a refill."""
+    # Called from Python, it counts references: its arguments are released when it returns.
+    _events(s, p, until)
+
+
+@compiled(reference_counted=False)
+def _events(s: StateRef, p: ParamsRef, until: float) -> None:
     c = s.c
     # NOTE: for performance reasons. An event takes at most DRAW_MARGIN numbers of any row but
     # the invite delays', so after finding `fewest` left in those rows, the next
@@ -1261,10 +1265,7 @@ def advance(s: StateRef, p: ParamsRef, until: float) -> None:
         elif kind == K_ACTIVATE:
             if aux == OWNER_STEP:
                 _owner_step(s, p, s.ui[U_ACCOUNT, ident])
-            delays = _activate(s, p, ident)
-            _with_room(s, delays.shape[0])
-            for delay in delays:
-                _schedule(s, t + delay, ident, K_INVITE)
+            _activate(s, p, ident)
         elif kind == K_INVITE:
             _invite(s, p, ident)
         elif kind == K_TRIAL_END:
