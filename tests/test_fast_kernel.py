@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import gc
 import threading
 from functools import partial
 from pathlib import Path
@@ -131,3 +133,48 @@ def test_a_run_leaves_no_helper_thread_behind_even_when_stopped() -> None:
     if available_cores() > 1:
         assert started  # the helper did run (else this test shows nothing)
     assert not _helper_threads()
+
+
+def test_a_run_releases_all_the_memory_its_compiled_code_allocated() -> None:
+    # The event handlers run without reference counting (array_fields): a handler that kept
+    # or dropped a reference wrongly would leave the state (or a draw array) allocated here.
+    from numba.core.runtime import _nrt_python, rtsys
+
+    def live_memory() -> int:
+        gc.collect()
+        stats = rtsys.get_allocation_stats()
+        return int(stats.mi_alloc - stats.mi_free)
+
+    was_on = _nrt_python.memsys_stats_enabled()
+    _nrt_python.memsys_enable_stats()
+    try:
+        scenario = load_scenario(BASELINE)
+        before = live_memory()
+        ledger = run_fast(scenario, seed=3, initial_rows=64)  # small: the arrays grow, many times
+        assert ledger.users > 1000
+        del ledger
+        assert live_memory() == before
+    finally:
+        if not was_on:
+            _nrt_python.memsys_disable_stats()
+
+
+def test_a_run_that_takes_over_a_finished_runs_state_gives_the_same_ledger() -> None:
+    # run_fast reuses the arrays of the process's last finished run (kernel.renew_state); the
+    # first ledger must not share them, and the second must not see what they held.
+    trial = load_scenario(Path(__file__).parent.parent / "scenarios" / "trial_14d.toml")
+    baseline = load_scenario(BASELINE)
+    short = load_scenario(BASELINE, {"simulation.months": 7})  # fewer buckets in its calendar
+    first = run_fast(trial, seed=2)
+    kept = {f.name: copy.deepcopy(getattr(first, f.name)) for f in dataclasses.fields(first)}
+    for scenario, seed in ((baseline, 4), (short, 5), (trial, 2)):
+        reused = run_fast(scenario, seed=seed)
+        fresh = run_fast(scenario, seed=seed, initial_rows=fast_engine.INITIAL_ROWS)
+        _assert_same_ledger(reused, fresh)
+    for name, value in kept.items():
+        np.testing.assert_array_equal(getattr(first, name), value, err_msg=name)
+
+
+def _assert_same_ledger(a: Ledger, b: Ledger) -> None:
+    for f in dataclasses.fields(a):
+        np.testing.assert_array_equal(getattr(a, f.name), getattr(b, f.name), err_msg=f.name)

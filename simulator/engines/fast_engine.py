@@ -11,6 +11,7 @@ not draw for draw.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
@@ -298,22 +299,49 @@ def _negative_binomial(
     out[:] = counts.poisson(rates.gamma(dispersion, mean / dispersion, out.shape[0])) if mean > 0 else 0.0
 
 
+INITIAL_ROWS = 1 << 17
+"""Users (and as many accounts, heap entries, ...) a new state has room for: pages never
+written cost nothing, and a run of 10^5 users then never copies its arrays to grow them."""
+
+_spare_states: list[kernel.State] = []
+"""The state of this process's last finished run, for the next run to take over (see
+kernel.renew_state). At most one: between runs, a process keeps the arrays of one run, which
+are as large as the largest run's that they served."""
+_spare_lock = threading.Lock()
+
+
+def _state_for(months: int, segments: int, initial_rows: int | None) -> kernel.State:
+    """A finished run's state, renewed, or (with `initial_rows`, or none spare) a new one."""
+    if initial_rows is None:
+        with _spare_lock:
+            spare = _spare_states.pop() if _spare_states else None
+        if spare is not None:
+            kernel.renew_state(spare, float(months), kernel.draw_rows(segments))
+            return spare
+    return kernel.new_state(float(months), initial_rows or INITIAL_ROWS, segments)
+
+
+def _keep_spare(s: kernel.State) -> None:
+    with _spare_lock:
+        _spare_states[:] = [s]
+
+
 def run_fast(
     scenario: Scenario,
     seed: int | None = None,
     on_progress: Callable[[float], None] | None = None,
     *,
-    initial_rows: int = 1 << 17,
+    initial_rows: int | None = None,
 ) -> Ledger:
-    """One replication of `scenario` with the fast engine. The state starts with room for
-    `initial_rows` users (and as many accounts, heap entries, ...) and grows as needed: pages
-    never written cost nothing, and a run of 10^5 users then never copies its arrays to grow
-    them. Tests start it small to exercise the growth."""
+    """One replication of `scenario` with the fast engine. Its state takes over the arrays of
+    the process's last finished run, or starts with room for INITIAL_ROWS users; it grows as
+    needed. Tests pass `initial_rows` for a new state of that size (small, to exercise the
+    growth)."""
     months = scenario.simulation.months
     streams = RandomStreams(scenario.simulation.seed if seed is None else seed)
     p = params(scenario)
     segments = len(scenario.segments)
-    s = kernel.new_state(float(months), initial_rows, segments)
+    s = _state_for(months, segments, initial_rows)
     counters, scalars = kernel.arrays(s)[:2]
     with Draws(scenario, streams) as draws:
         draws.refill(s, segments)
@@ -335,7 +363,9 @@ def run_fast(
             f"{scalars[kernel.NOW]:.1f}; raise it, or check market.size and virality "
             "(a viral coefficient above 1 grows until the market is exhausted)"
         )
-    return _ledger(scenario, s)
+    ledger = _ledger(scenario, s)  # copies what it keeps of the state
+    _keep_spare(s)
+    return ledger
 
 
 def _ledger(scenario: Scenario, state: kernel.State) -> Ledger:
