@@ -248,7 +248,8 @@ class State(structref.StructRefProxy):
     spend sf, sk (kind); heap ht (time), hi; pre-drawn numbers dr, row i used from dc[i] to
     dn[i]; the calendar of later events: chunks of CHUNK events qt (time), qi, each chunk's
     next chunk qn and length ql, free chunks qf, each bucket's first (bh) and last (bt) chunk;
-    the current bucket's events rt (time), ri, in time order ro."""
+    the current bucket's events rt (time), ri, in time order ro; scratch room xd (an
+    activation's invite delays)."""
 
 
 STATE_FIELDS = (
@@ -277,6 +278,7 @@ STATE_FIELDS = (
     "rt",
     "ri",
     "ro",
+    "xd",
 )
 structref.define_proxy(State, _StateType, list(STATE_FIELDS))  # type: ignore[no-untyped-call]
 
@@ -316,6 +318,7 @@ def arrays(s: StateRef) -> tuple[Any, ...]:
         s.rt,
         s.ri,
         s.ro,
+        s.xd,
     )
 
 
@@ -388,6 +391,7 @@ def _new_state(horizon: float, rows: int, draws: int) -> State:
         np.empty(rows),
         np.empty((rows, 3), dtype=np.int64),
         np.empty(0, dtype=np.int64),
+        np.empty(64),
     )
 
 
@@ -439,14 +443,40 @@ def _grown_columns(a: Any, columns: int) -> Any:
     return new
 
 
-# Rows one event may fill, beyond the heap rows and chunks its caller names: _with_room grows
-# an array with fewer free rows, and _short_of_room tells whether it would.
+# Rows one event may fill, beyond the heap rows its caller names: _with_room grows an array
+# with fewer free rows.
 ROOM_USERS, ROOM_ACCOUNTS, ROOM_CHANGES, ROOM_SPEND, ROOM_QUEUE = 4, 4, 16, 8, 16
 
 
-@compiled()
+@compiled(reference_counted=False)
 def _with_room(s: StateRef, heap_rows: int) -> None:
-    """Double the arrays that have fewer free rows than one event can fill."""
+    """Room for one event and `heap_rows` more pushes: the arrays short of it are doubled."""
+    if _short_of_room(s, heap_rows):
+        _grow(s, heap_rows)
+
+
+@compiled(reference_counted=False)
+def _chunks_for(s: StateRef, heap_rows: int) -> int:
+    # n pushes open at most one chunk each, and at most n // CHUNK plus one per bucket in all.
+    return min(heap_rows, heap_rows // CHUNK + s.bh.shape[0]) + ROOM_QUEUE
+
+
+@compiled(reference_counted=False)
+def _short_of_room(s: StateRef, heap_rows: int) -> bool:
+    """Whether `_with_room` must grow an array (read from the counters: cheap, every event)."""
+    c = s.c
+    return (
+        c[N_USERS] + ROOM_USERS > c[CAP_USERS]
+        or c[N_ACCOUNTS] + ROOM_ACCOUNTS > c[CAP_ACCOUNTS]
+        or c[N_CHANGES] + ROOM_CHANGES > c[CAP_CHANGES]
+        or c[N_SPEND] + ROOM_SPEND > c[CAP_SPEND]
+        or c[HEAP_SIZE] + heap_rows + ROOM_QUEUE > c[CAP_HEAP]
+        or c[CHUNKS_USED] + _chunks_for(s, heap_rows) > c[CAP_CHUNKS]
+    )
+
+
+@compiled()
+def _grow(s: StateRef, heap_rows: int) -> None:
     c = s.c
     if c[N_USERS] + ROOM_USERS > c[CAP_USERS]:
         c[CAP_USERS] *= 2
@@ -460,34 +490,19 @@ def _with_room(s: StateRef, heap_rows: int) -> None:
     if c[N_SPEND] + ROOM_SPEND > c[CAP_SPEND]:
         c[CAP_SPEND] *= 2
         s.sf, s.sk = _grown(s.sf, c[CAP_SPEND]), _grown(s.sk, c[CAP_SPEND])
-    _heap_room(s, heap_rows + ROOM_QUEUE)
-    # n pushes open at most one chunk each, and at most n // CHUNK plus one per bucket in all.
-    chunks = min(heap_rows, heap_rows // CHUNK + s.bh.shape[0]) + ROOM_QUEUE
+    if c[HEAP_SIZE] + heap_rows + ROOM_QUEUE > c[CAP_HEAP]:
+        c[CAP_HEAP] = max(2 * c[CAP_HEAP], c[HEAP_SIZE] + heap_rows + ROOM_QUEUE)
+        s.ht, s.hi = _grown(s.ht, c[CAP_HEAP]), _grown(s.hi, c[CAP_HEAP])
+    chunks = _chunks_for(s, heap_rows)
     if c[CHUNKS_USED] + chunks > c[CAP_CHUNKS]:
         c[CAP_CHUNKS] = max(2 * c[CAP_CHUNKS], c[CHUNKS_USED] + chunks)
         s.qt, s.qi = _grown(s.qt, c[CAP_CHUNKS] * CHUNK), _grown(s.qi, c[CAP_CHUNKS] * CHUNK)
         s.qn, s.ql, s.qf = _grown(s.qn, c[CAP_CHUNKS]), _grown(s.ql, c[CAP_CHUNKS]), _grown(s.qf, c[CAP_CHUNKS])
 
 
-@compiled(reference_counted=False)
-def _short_of_room(c: Any) -> bool:
-    """Whether `_with_room(s, 0)` would grow an array (read from the counters alone: cheap)."""
-    return (
-        c[N_USERS] + ROOM_USERS > c[CAP_USERS]
-        or c[N_ACCOUNTS] + ROOM_ACCOUNTS > c[CAP_ACCOUNTS]
-        or c[N_CHANGES] + ROOM_CHANGES > c[CAP_CHANGES]
-        or c[N_SPEND] + ROOM_SPEND > c[CAP_SPEND]
-        or c[HEAP_SIZE] + ROOM_QUEUE > c[CAP_HEAP]
-        or c[CHUNKS_USED] + ROOM_QUEUE > c[CAP_CHUNKS]
-    )
-
-
 @compiled()
-def _heap_room(s: StateRef, rows: int) -> None:
-    c = s.c
-    if c[HEAP_SIZE] + rows > c[CAP_HEAP]:
-        c[CAP_HEAP] = max(2 * c[CAP_HEAP], c[HEAP_SIZE] + rows)
-        s.ht, s.hi = _grown(s.ht, c[CAP_HEAP]), _grown(s.hi, c[CAP_HEAP])
+def _grow_scratch(s: StateRef, rows: int) -> None:
+    s.xd = np.empty(max(rows, 2 * s.xd.shape[0]))
 
 
 # --- the event queue: ordered by (time, sequence) as SimPy orders its events ---------------
@@ -956,21 +971,27 @@ def _open_account(s: StateRef, p: ParamsRef, segment: int, owner_activation_t: f
 
 # --- users ----------------------------------------------------------------------------------------
 @compiled()
+def _sort(a: Any) -> None:
+    a.sort()  # numba's sort needs reference counting
+
+
+@compiled(reference_counted=False)
 def _activate(s: StateRef, p: ParamsRef, user: int) -> None:
     """Activation: the invites the user will send are scheduled, in order of their delays."""
     a = s.ui[U_ACCOUNT, user]
     if s.ai[a, A_STATE] == GONE:
-        _with_room(s, 0)
         return
     s.uf[U_ACTIVATED_T, user] = s.f[NOW]
     segment = s.ui[U_SEGMENT, user]
     seg = p.seg[segment]
     count = int(_draw(s, segment_draw_row(SD_INVITES, p.seg.shape[0], segment)))
-    delays = np.empty(count)
+    if count > s.xd.shape[0]:
+        _grow_scratch(s, count)
+    delays = s.xd[:count]
     for i in range(count):
         delays[i] = _lognormal(s, D_INVITE_N, seg[SEG_CYCLE_MU], seg[SEG_CYCLE_SIGMA])
     if count > 16:
-        delays.sort()
+        _sort(delays)
     else:  # a few values: an insertion sort, without a call into the general sort
         for i in range(1, count):
             d, j = delays[i], i
@@ -978,7 +999,7 @@ def _activate(s: StateRef, p: ParamsRef, user: int) -> None:
                 delays[j] = delays[j - 1]
                 j -= 1
             delays[j] = d
-    _with_room(s, count)
+    _with_room(s, count)  # grows other arrays than xd: `delays` stays valid
     now = s.f[NOW]
     for delay in delays:
         _schedule(s, now + delay, user, K_INVITE)
@@ -1270,8 +1291,7 @@ def _events(s: StateRef, p: ParamsRef, until: float) -> None:
             c[STATUS] = STATUS_NEEDS_DRAWS
             break
         scan_in -= 1
-        if _short_of_room(c):
-            _with_room(s, 0)
+        _with_room(s, 0)
         t, payload, aux = _pop(s)
         s.f[NOW] = t
         kind, ident = payload & 15, payload >> 4
