@@ -24,6 +24,7 @@ from numba.experimental import structref
 from simulator.engines import array_fields
 from simulator.engines.compiled import compiled
 from simulator.engines.huge_pages import advise_huge_pages
+from simulator.engines.prefetch import prefetch
 from simulator.ledger import AccountState, Channel, SpendKind
 
 INF = math.inf
@@ -648,14 +649,23 @@ def _heap_insert(s: StateRef, t: float, seq: int, payload: int, aux: int) -> Non
     hi[i, H_SEQ], hi[i, H_PAYLOAD], hi[i, H_AUX] = seq, payload, aux
 
 
+PREFETCH_AHEAD = 8
+"""How many events ahead in the bucket's run the loop asks for the rows an event reads."""
+
+
 @compiled(inline="always")
 def _pop(s: StateRef) -> tuple[float, int, int]:
     """Take the event `_next_time` found."""
     c = s.c
     if c[NEXT_FROM_RUN]:
-        j = s.ro[c[RUN_AT]]
-        c[RUN_AT] += 1
-        return s.rt[j], s.ri[j, H_PAYLOAD], s.ri[j, H_AUX]
+        at = c[RUN_AT]
+        c[RUN_AT] = at + 1
+        ro, ri = s.ro, s.ri
+        if at + PREFETCH_AHEAD < c[RUN_END]:
+            _prefetch_rows(s, ri[ro[at + PREFETCH_AHEAD], H_PAYLOAD])
+            _prefetch_account_of_user(s, ri[ro[at + PREFETCH_AHEAD // 2], H_PAYLOAD])
+        j = ro[at]
+        return s.rt[j], ri[j, H_PAYLOAD], ri[j, H_AUX]
     ht, hi = s.ht, s.hi
     t, payload, aux = ht[0], hi[0, H_PAYLOAD], hi[0, H_AUX]
     n = c[HEAP_SIZE] - 1
@@ -678,6 +688,37 @@ def _pop(s: StateRef) -> tuple[float, int, int]:
         ht[i] = last_t
         hi[i, 0], hi[i, 1], hi[i, 2] = last_seq, last_payload, last_aux
     return t, payload, aux
+
+
+@compiled(inline="always")
+def _prefetch_rows(s: StateRef, payload: int) -> None:
+    """Ask for the rows of the user or account that the event `payload` reads (prefetch.py)."""
+    kind, ident = payload & 15, payload >> 4
+    if kind in (K_ACTIVATE, K_INVITE):
+        ui, rows = s.ui, s.ui.shape[1]
+        prefetch(ui, U_ACCOUNT * rows + ident)
+        prefetch(ui, U_SEGMENT * rows + ident)
+        prefetch(ui, U_SENT * rows + ident)
+        prefetch(ui, U_ACCEPTED * rows + ident)
+        prefetch(s.uf, U_ACTIVATED_T * rows + ident)
+    elif K_TRIAL_END <= kind <= K_PAY_END or kind == K_REPRICE:
+        # Each row spans two or three cache lines: ask for its first and last column.
+        prefetch(s.ai, ident * AI_COLUMNS)
+        prefetch(s.ai, ident * AI_COLUMNS + AI_COLUMNS - 1)
+        prefetch(s.af, ident * AF_COLUMNS)
+        prefetch(s.af, ident * AF_COLUMNS + AF_COLUMNS - 1)
+
+
+@compiled(inline="always")
+def _prefetch_account_of_user(s: StateRef, payload: int) -> None:
+    """Ask for the account rows of a user's event, once the user's row has arrived."""
+    kind = payload & 15
+    if kind in (K_ACTIVATE, K_INVITE):
+        a = s.ui[U_ACCOUNT, payload >> 4]
+        prefetch(s.ai, a * AI_COLUMNS)
+        prefetch(s.ai, a * AI_COLUMNS + AI_COLUMNS - 1)
+        prefetch(s.af, a * AF_COLUMNS)
+        prefetch(s.af, a * AF_COLUMNS + AF_COLUMNS - 1)
 
 
 @compiled(inline="always")
