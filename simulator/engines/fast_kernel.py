@@ -735,7 +735,10 @@ def _draw(s: StateRef, row: int) -> float:
     """The next pre-drawn value of a row of draws (the caller made sure there is one)."""
     i = s.dc[row]
     s.dc[row] = i + 1
-    return s.dr[row, i]
+    dr = s.dr
+    # A row is read in order, a cache line every 8 draws, among some 20 rows: ask ahead.
+    prefetch(dr, row * dr.shape[1] + min(i + 16, dr.shape[1] - 1))
+    return dr[row, i]
 
 
 @compiled(reference_counted=False)
