@@ -231,7 +231,7 @@ class Draws:
         needed = kernel.DRAW_MARGIN
         top = int(c[kernel.NEXT_PAYLOAD])  # 0 (an arrival wake-up) before the first event
         if top & 15 == kernel.K_ACTIVATE:
-            row = kernel.segment_draw_row(kernel.SD_INVITES, segments, int(ui[kernel.U_SEGMENT, top >> 4]))
+            row = kernel.segment_draw_row(kernel.SD_INVITES, segments, int(ui[top >> 4, kernel.U_SEGMENT]))
             needed += int(dr[row, dc[row]]) if dn[row] > dc[row] else 0
         if dr.shape[1] < max(self.width, 2 * needed):
             self.width = max(self.width, 2 * needed)
@@ -371,37 +371,20 @@ def run_fast(
 def _ledger(scenario: Scenario, state: kernel.State) -> Ledger:
     months = scenario.simulation.months
     s = SimpleNamespace(**dict(zip(kernel.STATE_FIELDS, kernel.arrays(state), strict=True)))
-    c = s.c
-    n_users, n_accounts, n_changes, n_spend = (
-        int(c[k]) for k in (kernel.N_USERS, kernel.N_ACCOUNTS, kernel.N_CHANGES, kernel.N_SPEND)
-    )
-    uf, ui = s.uf[:, :n_users], s.ui[:, :n_users]
-    af, ai = s.af[:n_accounts], s.ai[:n_accounts]
+    n_changes, n_spend = int(s.c[kernel.N_CHANGES]), int(s.c[kernel.N_SPEND])
     spend = spend_by_month(s.sf[:n_spend, kernel.S_T], s.sk[:n_spend], s.sf[:n_spend, kernel.S_AMOUNT], months)
     schedules = Schedules(scenario)
     spend[SpendKind.PAID_MEDIA] += [schedules.paid_spend(month) for month in range(months)]
     ci = s.ci[:, :n_changes]
-    # The ledger keeps the user columns: copies (4 ms at 10^6 users), so that it does not keep
-    # the engine's over-allocated state alive. Change records are only read by freeze: views.
+    # The ledger keeps the user and account columns: new arrays, as the next run in this process
+    # takes over the state's (_keep_spare). Change records are only read by freeze: views.
     return freeze(
         months=months,
         currency=scenario.currency,
         gross_margin=scenario.costs.gross_margin,
         cost_to_serve_per_seat=scenario.costs.cost_to_serve_per_seat,
         segment_names=tuple(scenario.segments),
-        user_signup_t=uf[kernel.U_SIGNUP_T].copy(),
-        user_channel=ui[kernel.U_CHANNEL].astype(np.int8),
-        user_segment=ui[kernel.U_SEGMENT].astype(np.int16),
-        user_account=ui[kernel.U_ACCOUNT].copy(),
-        user_inviter=ui[kernel.U_INVITER].copy(),
-        user_activated_t=uf[kernel.U_ACTIVATED_T].copy(),
-        user_invites_sent=ui[kernel.U_SENT].astype(np.int32),
-        user_invites_accepted=ui[kernel.U_ACCEPTED].astype(np.int32),
-        account_owner=ai[:, kernel.A_OWNER].copy(),
-        account_first_paid_t=af[:, kernel.A_FIRST_PAID_T].copy(),
-        account_trial_end_t=af[:, kernel.A_TRIAL_END_T].copy(),
-        account_trial_converted=ai[:, kernel.A_TRIAL_CONVERTED].astype(np.bool_),
-        account_end_t=af[:, kernel.A_END_T].copy(),
+        **dict(zip(kernel.LEDGER_COLUMNS, kernel.ledger_columns(state), strict=True)),
         changes=AccountChanges(
             account=ci[kernel.C_ACCOUNT],
             t=s.ct[:n_changes],

@@ -67,7 +67,7 @@ COUNTERS = 23
 STATUS_MAX_USERS, STATUS_NEEDS_DRAWS = 1, 2
 # scalars (state.f)
 NOW, HORIZON, ARRIVAL_PAID, ARRIVAL_ORGANIC, ARRIVAL_TOTAL = range(5)
-# users: floats (uf), ints (ui); one row per column, so that each is contiguous for the ledger
+# users: floats (uf), ints (ui), a row each: an event reads one or two cache lines of a user
 U_SIGNUP_T, U_ACTIVATED_T = range(2)
 U_CHANNEL, U_SEGMENT, U_ACCOUNT, U_INVITER, U_SENT, U_ACCEPTED = range(6)
 # accounts: floats (af), ints (ai)
@@ -323,6 +323,61 @@ def arrays(s: StateRef) -> tuple[Any, ...]:
     )
 
 
+LEDGER_COLUMNS = (
+    "user_signup_t",
+    "user_channel",
+    "user_segment",
+    "user_account",
+    "user_inviter",
+    "user_activated_t",
+    "user_invites_sent",
+    "user_invites_accepted",
+    "account_owner",
+    "account_first_paid_t",
+    "account_trial_end_t",
+    "account_trial_converted",
+    "account_end_t",
+)
+"""The ledger's fields that ledger_columns returns, in its order."""
+
+
+@compiled()
+def ledger_columns(s: StateRef) -> tuple[Any, ...]:
+    """The user and account columns the ledger keeps, as new arrays of the ledger's types: one
+    pass over each table's rows, where a copy of each column would read every row again."""
+    users, accounts = s.c[N_USERS], s.c[N_ACCOUNTS]
+    uf, ui, af, ai = s.uf, s.ui, s.af, s.ai
+    signup_t, activated_t = np.empty(users), np.empty(users)
+    channel, segment = np.empty(users, dtype=np.int8), np.empty(users, dtype=np.int16)
+    account, inviter = np.empty(users, dtype=np.int64), np.empty(users, dtype=np.int64)
+    sent, accepted = np.empty(users, dtype=np.int32), np.empty(users, dtype=np.int32)
+    for u in range(users):
+        signup_t[u], activated_t[u] = uf[u, U_SIGNUP_T], uf[u, U_ACTIVATED_T]
+        channel[u], segment[u] = ui[u, U_CHANNEL], ui[u, U_SEGMENT]
+        account[u], inviter[u] = ui[u, U_ACCOUNT], ui[u, U_INVITER]
+        sent[u], accepted[u] = ui[u, U_SENT], ui[u, U_ACCEPTED]
+    owner, converted = np.empty(accounts, dtype=np.int64), np.empty(accounts, dtype=np.bool_)
+    first_paid_t, trial_end_t, end_t = np.empty(accounts), np.empty(accounts), np.empty(accounts)
+    for a in range(accounts):
+        owner[a], converted[a] = ai[a, A_OWNER], ai[a, A_TRIAL_CONVERTED] != 0
+        first_paid_t[a], trial_end_t[a], end_t[a] = af[a, A_FIRST_PAID_T], af[a, A_TRIAL_END_T], af[a, A_END_T]
+    return (
+        signup_t,
+        channel,
+        segment,
+        account,
+        inviter,
+        activated_t,
+        sent,
+        accepted,
+        owner,
+        first_paid_t,
+        trial_end_t,
+        converted,
+        end_t,
+    )
+
+
 @compiled()
 def set_draws(s: StateRef, dr: Any) -> None:
     """Replace the pre-drawn numbers (rows keep their cursors)."""
@@ -358,7 +413,7 @@ def _new_state(horizon: float, rows: int, draws: int) -> State:
     chunks = rows // CHUNK + buckets
     c[CAP_CHUNKS] = chunks
     # The arrays that grow with the run (users, accounts, changes, spend, heap, calendar).
-    uf, ui = np.empty((2, rows)), np.empty((6, rows), dtype=np.int64)
+    uf, ui = np.empty((rows, 2)), np.empty((rows, 6), dtype=np.int64)
     af, ai = np.empty((rows, AF_COLUMNS)), np.empty((rows, AI_COLUMNS), dtype=np.int64)
     ct, ci = np.empty(2 * rows), np.empty((4, 2 * rows), dtype=np.int64)
     sf, sk = np.empty((rows, 2)), np.empty(rows, dtype=np.int64)
@@ -481,7 +536,7 @@ def _grow(s: StateRef, heap_rows: int) -> None:
     c = s.c
     if c[N_USERS] + ROOM_USERS > c[CAP_USERS]:
         c[CAP_USERS] *= 2
-        s.uf, s.ui = _grown_columns(s.uf, c[CAP_USERS]), _grown_columns(s.ui, c[CAP_USERS])
+        s.uf, s.ui = _grown(s.uf, c[CAP_USERS]), _grown(s.ui, c[CAP_USERS])
     if c[N_ACCOUNTS] + ROOM_ACCOUNTS > c[CAP_ACCOUNTS]:
         c[CAP_ACCOUNTS] *= 2
         s.af, s.ai = _grown(s.af, c[CAP_ACCOUNTS]), _grown(s.ai, c[CAP_ACCOUNTS])
@@ -695,12 +750,9 @@ def _prefetch_rows(s: StateRef, payload: int) -> None:
     """Ask for the rows of the user or account that the event `payload` reads (prefetch.py)."""
     kind, ident = payload & 15, payload >> 4
     if kind in (K_ACTIVATE, K_INVITE):
-        ui, rows = s.ui, s.ui.shape[1]
-        prefetch(ui, U_ACCOUNT * rows + ident)
-        prefetch(ui, U_SEGMENT * rows + ident)
-        prefetch(ui, U_SENT * rows + ident)
-        prefetch(ui, U_ACCEPTED * rows + ident)
-        prefetch(s.uf, U_ACTIVATED_T * rows + ident)
+        prefetch(s.ui, ident * 6)
+        prefetch(s.ui, ident * 6 + 5)
+        prefetch(s.uf, ident * 2)
     elif K_TRIAL_END <= kind <= K_PAY_END or kind == K_REPRICE:
         _prefetch_account(s, ident)
 
@@ -710,7 +762,7 @@ def _prefetch_account_of_user(s: StateRef, payload: int) -> None:
     """Ask for the account rows of a user's event, once the user's row has arrived."""
     kind = payload & 15
     if kind in (K_ACTIVATE, K_INVITE):
-        _prefetch_account(s, s.ui[U_ACCOUNT, payload >> 4])
+        _prefetch_account(s, s.ui[payload >> 4, U_ACCOUNT])
 
 
 @compiled(inline="always")
@@ -971,10 +1023,10 @@ def _signup(s: StateRef, p: ParamsRef, channel: int, segment: int, join: int, in
     account = _open_account(s, p, segment, now + time_to_value if activates else INF) if join < 0 else join
     user = c[N_USERS]
     c[N_USERS] = user + 1
-    s.uf[U_SIGNUP_T, user], s.uf[U_ACTIVATED_T, user] = now, np.nan
+    s.uf[user, U_SIGNUP_T], s.uf[user, U_ACTIVATED_T] = now, np.nan
     ui = s.ui
-    ui[U_CHANNEL, user], ui[U_SEGMENT, user], ui[U_ACCOUNT, user] = channel, segment, account
-    ui[U_INVITER, user], ui[U_SENT, user], ui[U_ACCEPTED, user] = inviter, 0, 0
+    ui[user, U_CHANNEL], ui[user, U_SEGMENT], ui[user, U_ACCOUNT] = channel, segment, account
+    ui[user, U_INVITER], ui[user, U_SENT], ui[user, U_ACCEPTED] = inviter, 0, 0
     owner_step = False
     if join < 0:
         owner_step = _start_account(s, p, account)
@@ -1025,11 +1077,11 @@ def _sort(a: Any) -> None:
 @compiled(reference_counted=False)
 def _activate(s: StateRef, p: ParamsRef, user: int) -> None:
     """Activation: the invites the user will send are scheduled, in order of their delays."""
-    a = s.ui[U_ACCOUNT, user]
+    a = s.ui[user, U_ACCOUNT]
     if s.ai[a, A_STATE] == GONE:
         return
-    s.uf[U_ACTIVATED_T, user] = s.f[NOW]
-    segment = s.ui[U_SEGMENT, user]
+    s.uf[user, U_ACTIVATED_T] = s.f[NOW]
+    segment = s.ui[user, U_SEGMENT]
     seg = p.seg[segment]
     count = int(_draw(s, segment_draw_row(SD_INVITES, p.seg.shape[0], segment)))
     if count > s.xd.shape[0]:
@@ -1054,17 +1106,17 @@ def _activate(s: StateRef, p: ParamsRef, user: int) -> None:
 
 @compiled(reference_counted=False)
 def _invite(s: StateRef, p: ParamsRef, user: int) -> None:
-    a = s.ui[U_ACCOUNT, user]
+    a = s.ui[user, U_ACCOUNT]
     if s.ai[a, A_STATE] == GONE:
         return  # left before sending the rest: the realised K drops
-    segment = s.ui[U_SEGMENT, user]
+    segment = s.ui[user, U_SEGMENT]
     seg = p.seg[segment]
     accepted = _draw(s, D_ACCEPTANCE_U) < seg[SEG_ACCEPTANCE] * _remaining_share(s, p) * p.g[G_SIGNUP_FACTOR]
     joins = _draw(s, D_ACCEPTANCE_U) < seg[SEG_SEAT_SHARE]
-    s.ui[U_SENT, user] += 1
+    s.ui[user, U_SENT] += 1
     if not accepted:
         return
-    s.ui[U_ACCEPTED, user] += 1
+    s.ui[user, U_ACCEPTED] += 1
     if joins:
         _signup(s, p, VIRAL, segment, a, user)
     else:
@@ -1305,7 +1357,7 @@ def _invite_delays_short(s: StateRef, p: ParamsRef) -> bool:
     left = dn[D_INVITE_N] - dc[D_INVITE_N]
     top = s.c[NEXT_PAYLOAD]
     if top & 15 == K_ACTIVATE:
-        row = segment_draw_row(SD_INVITES, p.seg.shape[0], s.ui[U_SEGMENT, top >> 4])
+        row = segment_draw_row(SD_INVITES, p.seg.shape[0], s.ui[top >> 4, U_SEGMENT])
         return left < s.dr[row, dc[row]] + DRAW_MARGIN
     return left < DRAW_MARGIN
 
@@ -1356,7 +1408,7 @@ def _events(s: StateRef, p: ParamsRef, until: float) -> None:
             _even_wake(s, p)
         elif kind == K_ACTIVATE:
             if aux == OWNER_STEP:
-                _owner_step(s, p, s.ui[U_ACCOUNT, ident])
+                _owner_step(s, p, s.ui[ident, U_ACCOUNT])
             _activate(s, p, ident)
         elif kind == K_INVITE:
             _invite(s, p, ident)
