@@ -21,6 +21,7 @@ import numpy as np
 
 from simulator.cores import cores_for_this_process
 from simulator.engines import fast_kernel as kernel
+from simulator.engines.freed_memory import keep_freed_memory
 from simulator.engines.sampling import LogNormalMonths, RandomStreams
 from simulator.engines.simpy_engine import SimulationLimitError
 from simulator.engines.timeline import Schedules
@@ -337,6 +338,7 @@ def run_fast(
     the process's last finished run, or starts with room for INITIAL_ROWS users; it grows as
     needed. Tests pass `initial_rows` for a new state of that size (small, to exercise the
     growth)."""
+    keep_freed_memory()
     months = scenario.simulation.months
     streams = RandomStreams(scenario.simulation.seed if seed is None else seed)
     p = params(scenario)
