@@ -7,7 +7,7 @@ them back when they are freed; it also gives back free memory at the top of its 
 machine about 0.6 ms a megabyte, most of the time a run of a million users spent closing its
 ledger (its output arrays and the month-end tables are some 130 MB). With both thresholds
 raised, a run's freed blocks serve the next run's: closing the ledger of a run at 10^6 took
-0.057-0.064 s instead of 0.093-0.095 s (three alternating pairs of processes).
+0.055-0.068 s instead of 0.089-0.106 s (four alternating pairs of processes).
 
 The setting is the process's: freed memory up to TRIM_THRESHOLD stays with it until it exits
 (its peak is unchanged). `keep_freed_memory` does nothing where malloc is not glibc's.
