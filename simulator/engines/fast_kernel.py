@@ -69,7 +69,9 @@ STATUS_MAX_USERS, STATUS_NEEDS_DRAWS = 1, 2
 NOW, HORIZON, ARRIVAL_PAID, ARRIVAL_ORGANIC, ARRIVAL_TOTAL = range(5)
 # users: floats (uf), ints (ui), a row each: an event reads one or two cache lines of a user
 U_SIGNUP_T, U_ACTIVATED_T = range(2)
+UF_COLUMNS = 2
 U_CHANNEL, U_SEGMENT, U_ACCOUNT, U_INVITER, U_SENT, U_ACCEPTED = range(6)
+UI_COLUMNS = 6
 # accounts: floats (af), ints (ai)
 (
     A_OWNER_ACTIVATION_T,
@@ -413,7 +415,7 @@ def _new_state(horizon: float, rows: int, draws: int) -> State:
     chunks = rows // CHUNK + buckets
     c[CAP_CHUNKS] = chunks
     # The arrays that grow with the run (users, accounts, changes, spend, heap, calendar).
-    uf, ui = np.empty((rows, 2)), np.empty((rows, 6), dtype=np.int64)
+    uf, ui = np.empty((rows, UF_COLUMNS)), np.empty((rows, UI_COLUMNS), dtype=np.int64)
     af, ai = np.empty((rows, AF_COLUMNS)), np.empty((rows, AI_COLUMNS), dtype=np.int64)
     ct, ci = np.empty(2 * rows), np.empty((4, 2 * rows), dtype=np.int64)
     sf, sk = np.empty((rows, 2)), np.empty(rows, dtype=np.int64)
@@ -750,9 +752,9 @@ def _prefetch_rows(s: StateRef, payload: int) -> None:
     """Ask for the rows of the user or account that the event `payload` reads (prefetch.py)."""
     kind, ident = payload & 15, payload >> 4
     if kind in (K_ACTIVATE, K_INVITE):
-        prefetch(s.ui, ident * 6)
-        prefetch(s.ui, ident * 6 + 5)
-        prefetch(s.uf, ident * 2)
+        prefetch(s.ui, ident * UI_COLUMNS)
+        prefetch(s.ui, ident * UI_COLUMNS + UI_COLUMNS - 1)
+        prefetch(s.uf, ident * UF_COLUMNS)
     elif K_TRIAL_END <= kind <= K_PAY_END or kind == K_REPRICE:
         _prefetch_account(s, ident)
 
