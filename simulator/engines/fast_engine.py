@@ -166,7 +166,7 @@ class Draws:
         self,
         scenario: Scenario,
         streams: RandomStreams,
-        width: int = 16_384,
+        width: int = 65_536,
         first: int = 1_024,
         *,
         ahead: bool | None = None,
