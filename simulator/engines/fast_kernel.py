@@ -104,7 +104,7 @@ AF_COLUMNS = 14
     A_TRIAL_CONVERTED,
 ) = range(11)
 AI_COLUMNS = 11
-# account changes: time (ct), ints (ci), one row per column as for users
+# account changes: time (ct), ints (ci), one row per column (the ledger reads them by column)
 C_ACCOUNT, C_STATE, C_MRR, C_SEATS = range(4)
 # spend: floats (sf: time, amount), kind (sk)
 S_T, S_AMOUNT = range(2)
