@@ -132,7 +132,10 @@ def test_killed_batch_resumes_to_the_uninterrupted_result(plgsim: Plgsim, source
 
 def test_ctrl_c_stops_cleanly_and_keeps_what_finished(sources: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    proc = _popen("batch", sources, "--reps", "8", "--out", out, "--workers", "2")
+    # Enough replications that an item takes far longer (about a second on 2 workers) than the
+    # 50 ms between looks at the manifest: with 8, an item took about 25 ms with the fast
+    # engine, and two more could finish between the first one and the signal.
+    proc = _popen("batch", sources, "--reps", "400", "--out", out, "--workers", "2")
     _wait_for_done(out, 1, proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
