@@ -108,11 +108,13 @@ def test_rerun_skips_finished_items_and_reruns_changed_ones(plgsim: Plgsim, sour
 
 
 def test_killed_batch_resumes_to_the_uninterrupted_result(plgsim: Plgsim, sources: Path, tmp_path: Path) -> None:
+    # Replications enough for an item to take far longer (about half a second) than the 50 ms
+    # between looks at the manifest, so that the kill lands midway.
     reference = tmp_path / "reference"
-    assert plgsim("batch", sources, "--reps", "4", "--out", reference, "--quiet", "--workers", "1").returncode == 0
+    assert plgsim("batch", sources, "--reps", "100", "--out", reference, "--quiet", "--workers", "1").returncode == 0
 
     out = tmp_path / "killed"
-    proc = _popen("batch", sources, "--reps", "4", "--out", out, "--quiet", "--workers", "1")
+    proc = _popen("batch", sources, "--reps", "100", "--out", out, "--quiet", "--workers", "1")
     _wait_for_done(out, 1, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
@@ -123,7 +125,7 @@ def test_killed_batch_resumes_to_the_uninterrupted_result(plgsim: Plgsim, source
     finished_folders = {p.name for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")}
     assert finished_folders == done
 
-    resumed = plgsim("batch", sources, "--reps", "4", "--out", out, "--workers", "1")
+    resumed = plgsim("batch", sources, "--reps", "100", "--out", out, "--workers", "1")
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stderr.count("(already done, same hash)") == len(done)
     assert _result_files(out) == _result_files(reference)
