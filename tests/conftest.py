@@ -1,11 +1,11 @@
-"""Shared fixtures for the CLI, scenario-loading and import-hygiene tests."""
+"""Shared fixtures: the project's paths, the CLI, scenario files, numba's allocation counts."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,26 @@ def compiled_fast_engine() -> None:
     from simulator import load_scenario, run
 
     run(load_scenario(DATA / "tiny.toml"), months=2, engine="fast")
+
+
+@pytest.fixture
+def compiled_memory() -> Iterator[Callable[[], int]]:
+    """A function giving the memory blocks numba's runtime holds now (allocated less freed,
+    after collecting garbage), counted while the test runs."""
+    import gc
+
+    from numba.core.runtime import _nrt_python, rtsys
+
+    def live() -> int:
+        gc.collect()
+        stats = rtsys.get_allocation_stats()
+        return int(stats.mi_alloc - stats.mi_free)
+
+    was_on = _nrt_python.memsys_stats_enabled()
+    _nrt_python.memsys_enable_stats()
+    yield live
+    if not was_on:
+        _nrt_python.memsys_disable_stats()
 
 
 @pytest.fixture(scope="session")

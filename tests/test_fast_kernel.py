@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import gc
 import threading
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -135,31 +135,18 @@ def test_a_run_leaves_no_helper_thread_behind_even_when_stopped() -> None:
     assert not _helper_threads()
 
 
-def test_a_run_releases_all_the_memory_its_compiled_code_allocated() -> None:
+def test_a_run_releases_all_the_memory_its_compiled_code_allocated(compiled_memory: Callable[[], int]) -> None:
     # The event handlers run without reference counting (array_fields): a handler that kept
     # or dropped a reference wrongly would leave the state (or a draw array) allocated here.
-    from numba.core.runtime import _nrt_python, rtsys
-
-    def live_memory() -> int:
-        gc.collect()
-        stats = rtsys.get_allocation_stats()
-        return int(stats.mi_alloc - stats.mi_free)
-
-    was_on = _nrt_python.memsys_stats_enabled()
-    _nrt_python.memsys_enable_stats()
-    try:
-        scenario = load_scenario(BASELINE)
-        fast_engine._spare_states.clear()  # a state kept from an earlier run would be freed below
-        before = live_memory()
-        ledger = run_fast(scenario, seed=3, initial_rows=64)  # small: the arrays grow, many times
-        assert ledger.users > 1000
-        assert live_memory() > before  # the ledger's arrays, and the state kept for the next run
-        del ledger
-        fast_engine._spare_states.clear()
-        assert live_memory() == before
-    finally:
-        if not was_on:
-            _nrt_python.memsys_disable_stats()
+    scenario = load_scenario(BASELINE)
+    fast_engine._spare_states.clear()  # a state kept from an earlier run would be freed below
+    before = compiled_memory()
+    ledger = run_fast(scenario, seed=3, initial_rows=64)  # small: the arrays grow, many times
+    assert ledger.users > 1000
+    assert compiled_memory() > before  # the ledger's arrays, and the state kept for the next run
+    del ledger
+    fast_engine._spare_states.clear()
+    assert compiled_memory() == before
 
 
 def test_a_run_that_takes_over_a_finished_runs_state_gives_the_same_ledger() -> None:

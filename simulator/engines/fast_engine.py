@@ -149,7 +149,7 @@ class Draws:
     row holds one distribution's draws from a generator of its own, spawned from the row's
     named stream, and is topped up in place when the kernel stops because some row may run
     short. A row starts with `first` numbers and doubles at each top-up, up to `width`, so a
-    row the run hardly uses costs a thousand draws, not sixteen thousand.
+    row the run hardly uses costs a thousand draws, not sixty-five thousand.
 
     A row's numbers are one sequence, however often and by how much it is topped up: results
     do not depend on `first` and `width` (tested), and a row that runs short sooner in a
