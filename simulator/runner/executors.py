@@ -8,15 +8,17 @@ and callers put results back in job order.
 from __future__ import annotations
 
 import gc
+import queue
 import signal
 import sys
 import threading
 import traceback
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from functools import partial
 from multiprocessing import get_all_start_methods, get_context
 from types import TracebackType
 from typing import Any, Protocol
@@ -92,14 +94,22 @@ class LocalExecutor:
                 initializer=_start_worker,
                 initargs=(self.workers,),
             )
-        with _frozen_for_fork() if forking else nullcontext():
-            futures: dict[Future[Outcome], int] = {self._pool.submit(simulate, job): i for i, job in enumerate(jobs)}
+        # NOTE: Ctrl-C must not land while this thread holds a future's lock: the pool's
+        # management thread, failing the pending futures after _terminate, would wait for that
+        # lock forever, and the command would hang. concurrent.futures.wait takes the lock of
+        # every pending future on each call (a batch of 2,000 replications hung that way), so
+        # the finished futures are handed over by callbacks instead, through a queue whose
+        # blocking get leaves nothing held when interrupted; Ctrl-C is held back while jobs
+        # are submitted and their callbacks registered.
+        finished: queue.SimpleQueue[tuple[int, Future[Outcome]]] = queue.SimpleQueue()
+        with _frozen_for_fork() if forking else nullcontext(), _interrupts_held():
+            for i, job in enumerate(jobs):
+                future = self._pool.submit(simulate, job)
+                future.add_done_callback(partial(_hand_over, finished, i))
         try:
-            pending = set(futures)
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield futures[future], future.result()
+            for _ in jobs:
+                i, future = finished.get()
+                yield i, future.result()
         except BaseException:
             self._terminate()
             raise
@@ -127,6 +137,25 @@ class LocalExecutor:
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
+
+
+def _hand_over(finished: queue.SimpleQueue[tuple[int, Future[Outcome]]], index: int, future: Future[Outcome]) -> None:
+    finished.put((index, future))
+
+
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Hold back Ctrl-C (SIGINT) and SIGTERM in this thread until the block ends, where the
+    system then delivers them (where signals can be masked; elsewhere nothing is held)."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def start_method() -> str:
@@ -171,6 +200,10 @@ def _start_worker(workers: int) -> None:
     # A forked worker inherits the parent's handlers: the command line turns SIGTERM into an
     # interruption, but a worker is stopped by SIGTERM (see _terminate), silently.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # Forked (or spawned) while the parent held signals back (_interrupts_held), a worker
+    # starts with them blocked: SIGTERM must reach it.
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     # The workers split the cores: a helper thread of a worker's own (the fast engine's draws
     # ahead) would only take turns with a sibling. 100 replications of 10^5 signups on 2 workers
     # took 7.2-9.2 s (median 8.4 s) without the helpers, 7.8-10.1 s (median 9.2 s) with them.
