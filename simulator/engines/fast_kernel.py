@@ -58,15 +58,19 @@ ORIGIN_TOP, ORIGIN_LOOP = 0, 1  # the free phases from the start (first draws) /
 # --- columns ---------------------------------------------------------------------------------
 # counters (state.c)
 N_USERS, N_ACCOUNTS, N_CHANGES, N_SPEND, HEAP_SIZE, SEQ, SIGNUPS, ACTIVE_USERS, STATUS = range(9)
-# the calendar: current bucket, chunks used and free, the current bucket's run (next, end), and
-# the next event (its payload, and 1 when it comes from the run rather than the heap)
-BUCKET, CHUNKS_USED, CHUNKS_FREE, RUN_AT, RUN_END, NEXT_PAYLOAD, NEXT_FROM_RUN = range(9, 16)
+# the calendar: current bucket, chunks used and free, the current bucket's run (next, end); the
+# next event (its payload, and where it comes from: FROM_*); the pending signup or wake-up of
+# the channels' arrivals (its sequence number and payload; its time is f[ARRIVAL_T])
+BUCKET, CHUNKS_USED, CHUNKS_FREE, RUN_AT, RUN_END, NEXT_PAYLOAD, NEXT_FROM = range(9, 16)
+ARRIVAL_SEQ, ARRIVAL_PAYLOAD = range(16, 18)
 # rows allocated in the arrays that grow, kept here so that checking for room reads one array
-CAP_USERS, CAP_ACCOUNTS, CAP_CHANGES, CAP_SPEND, CAP_HEAP, CAP_CHUNKS, CAP_RUN = range(16, 23)
-COUNTERS = 23
+CAP_USERS, CAP_ACCOUNTS, CAP_CHANGES, CAP_SPEND, CAP_HEAP, CAP_CHUNKS, CAP_RUN = range(18, 25)
+COUNTERS = 25
+FROM_HEAP, FROM_RUN, FROM_ARRIVAL = range(3)
 STATUS_MAX_USERS, STATUS_NEEDS_DRAWS = 1, 2
 # scalars (state.f)
-NOW, HORIZON, ARRIVAL_PAID, ARRIVAL_ORGANIC, ARRIVAL_TOTAL = range(5)
+NOW, HORIZON, ARRIVAL_PAID, ARRIVAL_ORGANIC, ARRIVAL_TOTAL, ARRIVAL_T = range(6)
+SCALARS = 6
 # users: floats (uf), ints (ui), a row each: an event reads one or two cache lines of a user
 U_SIGNUP_T, U_ACTIVATED_T = range(2)
 UF_COLUMNS = 2
@@ -416,8 +420,8 @@ def new_state(horizon: float, users: int, segments: int) -> State:
 # every process (about 1.5 s); built by a cached compiled function, it loads in milliseconds.
 @compiled()
 def _new_state(horizon: float, rows: int, draws: int) -> State:
-    f = np.zeros(5)
-    f[HORIZON] = horizon
+    f = np.zeros(SCALARS)
+    f[HORIZON], f[ARRIVAL_T] = horizon, INF
     buckets = int(horizon * BUCKETS_PER_MONTH) + 2
     c = np.zeros(COUNTERS, dtype=np.int64)
     c[CAP_USERS], c[CAP_ACCOUNTS], c[CAP_SPEND], c[CAP_HEAP], c[CAP_RUN] = rows, rows, rows, rows, rows
@@ -478,7 +482,7 @@ def renew_state(s: StateRef, horizon: float, draws: int) -> None:
     c, f = s.c, s.f
     c[:CAP_USERS] = 0  # the counters; the capacities (CAP_*, the last ones) stay
     f[:] = 0.0
-    f[HORIZON] = horizon
+    f[HORIZON], f[ARRIVAL_T] = horizon, INF
     buckets = int(horizon * BUCKETS_PER_MONTH) + 2
     if s.bh.shape[0] == buckets:
         s.bh[:] = -1
@@ -582,8 +586,9 @@ def _grow_scratch(s: StateRef, rows: int) -> None:
 # its ~20 levels. So later events wait in their bucket (under a day wide: a calendar queue),
 # appended to the bucket's chunks of CHUNK events, which are contiguous in memory. When its
 # bucket comes up, a bucket's events (appended in scheduling order) are sorted by time, stably,
-# into the run; events scheduled into the current bucket meanwhile go on a small heap, and the
-# next event is the earlier of the run's and the heap's. The order of events is unchanged.
+# into the run; events scheduled into the current bucket meanwhile go on a small heap. The
+# channels' pending signup waits apart (_schedule_arrival), and the next event is the earliest
+# of the run's, the heap's and that one. The order of events is unchanged.
 # The queue's functions run several times an event: they are inlined, which saves each call
 # and the reference counting of its arguments (about 7% of a run).
 @compiled(inline="always")
@@ -688,18 +693,21 @@ def _next_time(s: StateRef) -> float:
     c = s.c
     while c[RUN_AT] == c[RUN_END] and c[HEAP_SIZE] == 0:
         bucket = c[BUCKET] + 1
-        if bucket >= s.bh.shape[0]:
-            return INF
+        if bucket >= s.bh.shape[0] or s.f[ARRIVAL_T] * BUCKETS_PER_MONTH < bucket:
+            break  # no bucket left; or the pending arrival comes first (load no bucket early)
         c[BUCKET] = bucket
         _load_bucket(s, bucket)
+    # The earliest of the run's next event, the heap's top and the pending arrival; at equal
+    # times, the one scheduled first.
+    t, seq, source, payload = s.f[ARRIVAL_T], c[ARRIVAL_SEQ], FROM_ARRIVAL, c[ARRIVAL_PAYLOAD]
     if c[RUN_AT] < c[RUN_END]:
         j = s.ro[c[RUN_AT]]
-        t = s.rt[j]
-        if c[HEAP_SIZE] == 0 or t < s.ht[0] or (t == s.ht[0] and s.ri[j, H_SEQ] < s.hi[0, H_SEQ]):
-            c[NEXT_FROM_RUN], c[NEXT_PAYLOAD] = 1, s.ri[j, H_PAYLOAD]
-            return t
-    c[NEXT_FROM_RUN], c[NEXT_PAYLOAD] = 0, s.hi[0, H_PAYLOAD]
-    return s.ht[0]
+        if s.rt[j] < t or (s.rt[j] == t and s.ri[j, H_SEQ] < seq):
+            t, seq, source, payload = s.rt[j], s.ri[j, H_SEQ], FROM_RUN, s.ri[j, H_PAYLOAD]
+    if c[HEAP_SIZE] > 0 and (s.ht[0] < t or (s.ht[0] == t and s.hi[0, H_SEQ] < seq)):
+        t, source, payload = s.ht[0], FROM_HEAP, s.hi[0, H_PAYLOAD]
+    c[NEXT_FROM], c[NEXT_PAYLOAD] = source, payload
+    return t
 
 
 @compiled(inline="always")
@@ -727,7 +735,11 @@ PREFETCH_AHEAD = 8
 def _pop(s: StateRef) -> tuple[float, int, int]:
     """Take the event `_next_time` found."""
     c = s.c
-    if c[NEXT_FROM_RUN]:
+    if c[NEXT_FROM] == FROM_ARRIVAL:
+        t = s.f[ARRIVAL_T]
+        s.f[ARRIVAL_T] = INF
+        return t, c[ARRIVAL_PAYLOAD], 0
+    if c[NEXT_FROM] == FROM_RUN:
         at = c[RUN_AT]
         c[RUN_AT] = at + 1
         ro, ri = s.ro, s.ri
@@ -795,6 +807,21 @@ def _prefetch_account(s: StateRef, a: int) -> None:
 @compiled(inline="always")
 def _schedule(s: StateRef, t: float, ident: int, kind: int, aux: int = 0) -> None:
     _push(s, t, ident * 16 + kind, aux)
+
+
+@compiled(inline="always")
+def _schedule_arrival(s: StateRef, t: float, kind: int) -> None:
+    """Schedule the channels' next signup or wake-up (K_ARRIVAL, K_ARRIVAL_WAKE, id 0): one is
+    pending at a time, kept apart from the queue with its sequence number.
+
+    NOTE: for performance reasons. A third of a run's events are these signups, most of them
+    due within the current bucket: on the heap, each was pushed and popped there.
+    """
+    if t >= s.f[HORIZON]:
+        return  # never reached, as in _push
+    c = s.c
+    s.f[ARRIVAL_T], c[ARRIVAL_SEQ], c[ARRIVAL_PAYLOAD] = t, c[SEQ], kind
+    c[SEQ] += 1
 
 
 # --- sampling ---------------------------------------------------------------------------------
@@ -988,10 +1015,10 @@ def _arrival_wake(s: StateRef, p: ParamsRef) -> None:
     next_budget = p.budget_starts[_step_index(p.budget_starts, now) + 1]
     until_update = min(g[G_STEP], next_budget - now)
     if wait > until_update:
-        _schedule(s, now + until_update, 0, K_ARRIVAL_WAKE)
+        _schedule_arrival(s, now + until_update, K_ARRIVAL_WAKE)
         return
     s.f[ARRIVAL_PAID], s.f[ARRIVAL_ORGANIC], s.f[ARRIVAL_TOTAL] = paid, organic, total
-    _schedule(s, now + wait, 0, K_ARRIVAL)
+    _schedule_arrival(s, now + wait, K_ARRIVAL)
 
 
 @compiled(reference_counted=False)
