@@ -85,3 +85,65 @@ def test_a_ledgers_arrays_are_read_only(engine: str) -> None:
     for name in arrays:
         with pytest.raises(ValueError, match="read-only"):
             getattr(ledger, name)[...] = 0
+
+
+def _ledger_fields(ledger: Any) -> dict[str, Any]:
+    import dataclasses
+
+    return {f.name: getattr(ledger, f.name) for f in dataclasses.fields(ledger)}
+
+
+def test_freeze_fills_the_state_matrix_beside_with_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Large runs fill the account states' matrix on a thread of its own (where there are two
+    # cores); the ledger must be the same either way, field for field.
+    from pathlib import Path
+
+    import simulator
+    import simulator.ledger as ledger_module
+
+    captured: dict[str, Any] = {}
+    freeze = ledger_module.freeze
+
+    def capture(**records: Any) -> Any:
+        captured.update(records)
+        return freeze(**records)
+
+    monkeypatch.setattr("simulator.engines.fast_engine.freeze", capture)
+    simulator.run(Path(__file__).parent / "data" / "tiny.toml", months=12, engine="fast")
+    assert len(captured["changes"].t) > 100
+
+    threads_started: list[str] = []
+    beside = ledger_module._Beside
+
+    class CountedBeside(beside):  # type: ignore[misc, valid-type]
+        def start(self) -> None:
+            threads_started.append(self.name)
+            super().start()
+
+    monkeypatch.setattr(ledger_module, "_Beside", CountedBeside)
+    monkeypatch.setattr(ledger_module, "cores_for_this_process", lambda: 2)
+    monkeypatch.setattr(ledger_module, "SIDE_THREAD_RECORDS", 0)
+    beside_ledger = freeze(**captured)
+    assert threads_started == ["ledger-beside"]
+    monkeypatch.setattr(ledger_module, "SIDE_THREAD_RECORDS", 10**12)
+    alone = freeze(**captured)
+    assert threads_started == ["ledger-beside"]  # no second thread
+
+    for name, value in _ledger_fields(alone).items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(getattr(beside_ledger, name), value, err_msg=name)
+        else:
+            assert getattr(beside_ledger, name) == value, name
+
+
+def test_an_error_on_the_side_thread_is_raised_in_the_caller() -> None:
+    from simulator.ledger import _Beside
+
+    def fails() -> None:
+        raise ValueError("from the side thread")
+
+    side = _Beside(fails)
+    with pytest.raises(ValueError, match="from the side thread"):
+        side.result()
+    assert not side.is_alive()
+    assert _Beside(lambda x: x + 1, 41).result() == 42
