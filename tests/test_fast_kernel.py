@@ -42,9 +42,19 @@ def test_a_bucket_is_ordered_by_time_then_by_scheduling_order(kind: str, n: int)
     bucket = 40
     t = _bucket_times(kind, n, bucket, rng)
     assert np.all((t * kernel.BUCKETS_PER_MONTH).astype(np.int64) == bucket)
-    # Events arrive in scheduling order, so their positions are the tie-breaker.
+    state = kernel.new_state(36.0, 64, 1)
+    for i, time in enumerate(t):  # scheduled in this order: i is the tie-breaker
+        kernel._push(state, float(time), i * 16 + kernel.K_INVITE, i)
+    kernel._load_bucket(state, bucket)
+    fields = dict(zip(kernel.STATE_FIELDS, kernel.arrays(state), strict=True))
+    assert fields["c"][kernel.RUN_AT] == 0 and fields["c"][kernel.RUN_END] == n
     expected = np.lexsort((np.arange(n), t))
-    np.testing.assert_array_equal(kernel._time_order(t, bucket), expected)
+    np.testing.assert_array_equal(fields["ri"][:n, kernel.H_AUX], expected)
+    np.testing.assert_array_equal(fields["ri"][:n, kernel.H_PAYLOAD], expected * 16 + kernel.K_INVITE)
+    np.testing.assert_array_equal(fields["rt"][:n], t[expected])
+    # The bucket's chunks are free again, and the bucket empty.
+    assert fields["c"][kernel.CHUNKS_FREE] == -(-n // kernel.CHUNK)
+    assert fields["bh"][bucket] == fields["bt"][bucket] == -1
 
 
 @pytest.mark.parametrize("ahead", [False, True], ids=["drawn at each top-up", "drawn ahead"])

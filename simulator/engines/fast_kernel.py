@@ -255,7 +255,7 @@ class State(structref.StructRefProxy):
     spend sf, sk (kind); heap ht (time), hi; pre-drawn numbers dr, row i used from dc[i] to
     dn[i]; the calendar of later events: chunks of CHUNK events qt (time), qi, each chunk's
     next chunk qn and length ql, free chunks qf, each bucket's first (bh) and last (bt) chunk;
-    the current bucket's events rt (time), ri, in time order ro; scratch room xd (an
+    the current bucket's events rt (time), ri, in order, and its slice counts rk; scratch room xd (an
     activation's invite delays)."""
 
 
@@ -285,7 +285,7 @@ STATE_FIELDS = (
     "bt",
     "rt",
     "ri",
-    "ro",
+    "rk",
     "xd",
 )
 structref.define_proxy(State, _StateType, list(STATE_FIELDS))  # type: ignore[no-untyped-call]
@@ -326,7 +326,7 @@ def arrays(s: StateRef) -> tuple[Any, ...]:
         s.bt,
         s.rt,
         s.ri,
-        s.ro,
+        s.rk,
         s.xd,
     )
 
@@ -491,7 +491,6 @@ def renew_state(s: StateRef, horizon: float, draws: int) -> None:
         s.bh, s.bt = np.full(buckets, -1, dtype=np.int64), np.full(buckets, -1, dtype=np.int64)
     s.dr = np.empty((draws, 0))
     s.dc, s.dn = np.zeros(draws, dtype=np.int64), np.zeros(draws, dtype=np.int64)
-    s.ro = np.empty(0, dtype=np.int64)
 
 
 @compiled()
@@ -626,7 +625,16 @@ def _push(s: StateRef, t: float, payload: int, aux: int) -> None:
 
 @compiled()
 def _load_bucket(s: StateRef, bucket: int) -> None:
-    """Make `bucket`'s events the run, in time order, and free its chunks."""
+    """Make `bucket`'s events the run, in order of (time, sequence), and free its chunks.
+
+    NOTE: for performance reasons. A comparison sort of each bucket took about a tenth of the
+    run. Times spread over the bucket, so a counting sort into as many slices as events, then
+    an insertion sort by (time, sequence) that rarely moves anything, orders them in linear
+    time; a bucket that would take too many moves (times bunched in one slice, out of order)
+    falls back to a stable merge sort. The counting sort moves each event from its chunk
+    straight to its place in the run (reading the run in order, next, costs no lookup), and
+    keeps events of equal time in sequence order (the chunks', slice by slice).
+    """
     c, qn, ql = s.c, s.qn, s.ql
     count, chunk = 0, s.bh[bucket]
     while chunk >= 0:
@@ -634,57 +642,63 @@ def _load_bucket(s: StateRef, bucket: int) -> None:
     if count > c[CAP_RUN]:
         c[CAP_RUN] = max(2 * c[CAP_RUN], count)
         s.rt, s.ri = np.empty(c[CAP_RUN]), np.empty((c[CAP_RUN], 3), dtype=np.int64)
-    rt, ri, qt, qi, qf = s.rt, s.ri, s.qt, s.qi, s.qf
-    n, chunk = 0, s.bh[bucket]
+    if count + 1 > s.rk.shape[0]:
+        s.rk = np.empty(max(count + 1, 2 * s.rk.shape[0]), dtype=np.int64)
+    n, rt, ri, qt, qi, qf, starts = count, s.rt, s.ri, s.qt, s.qi, s.qf, s.rk
+    starts[: n + 1] = 0
+    chunk = s.bh[bucket]
     while chunk >= 0:
-        first, length = chunk * CHUNK, ql[chunk]
-        rt[n : n + length] = qt[first : first + length]
-        ri[n : n + length] = qi[first : first + length]
-        n += length
+        first = chunk * CHUNK
+        for i in range(first, first + ql[chunk]):
+            starts[_slice(qt[i], bucket, n) + 1] += 1
+        chunk = qn[chunk]
+    for k in range(n):
+        starts[k + 1] += starts[k]
+    chunk = s.bh[bucket]
+    while chunk >= 0:
+        first = chunk * CHUNK
+        for i in range(first, first + ql[chunk]):
+            k = _slice(qt[i], bucket, n)
+            at = starts[k]
+            starts[k] = at + 1
+            rt[at] = qt[i]
+            ri[at, 0], ri[at, 1], ri[at, 2] = qi[i, 0], qi[i, 1], qi[i, 2]
         qf[c[CHUNKS_FREE]] = chunk
         c[CHUNKS_FREE] += 1
         chunk = qn[chunk]
     s.bh[bucket] = s.bt[bucket] = -1
-    s.ro = _time_order(rt[:n], bucket)
+    if not _insertion_sorted(rt, ri, n, 16 * n + 64):
+        order = np.argsort(rt[:n], kind="mergesort")  # stable: equal times stay in sequence order
+        rt[:n], ri[:n] = rt[:n][order], ri[:n][order]
     c[RUN_AT], c[RUN_END] = 0, n
 
 
-@compiled()
-def _time_order(t: Any, bucket: int) -> Any:
-    """The order of one bucket's events by (time, sequence), given in sequence order.
+@compiled(inline="always")
+def _slice(t: float, bucket: int, slices: int) -> int:
+    """The slice of the bucket (of `slices` equal ones) that time `t` falls in."""
+    return min(slices - 1, max(0, int((t * BUCKETS_PER_MONTH - bucket) * slices)))
 
-    NOTE: for performance reasons. A comparison sort of each bucket took about a tenth of the
-    run. Times spread over the bucket, so a counting sort into as many slices as events, then
-    an insertion sort by (time, position) that rarely moves anything, orders them in linear
-    time; a bucket that would take too many moves (times bunched in one slice, out of order)
-    falls back to a stable merge sort. Both keep events of equal time in sequence order.
-    """
-    n = t.shape[0]
-    slice_of = np.empty(n, dtype=np.int64)
-    starts = np.zeros(n + 1, dtype=np.int64)
-    for i in range(n):
-        k = min(n - 1, max(0, int((t[i] * BUCKETS_PER_MONTH - bucket) * n)))
-        slice_of[i] = k
-        starts[k + 1] += 1
-    for k in range(n):
-        starts[k + 1] += starts[k]
-    order = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        k = slice_of[i]
-        order[starts[k]] = i
-        starts[k] += 1
-    moves, budget = 0, 16 * n + 64
+
+@compiled(reference_counted=False)
+def _insertion_sorted(rt: Any, ri: Any, n: int, budget: int) -> bool:
+    """Sort the run's first `n` events by (time, sequence) in place, by insertion; False (and
+    part sorted) if that takes more than `budget` moves."""
+    moves = 0
     for i in range(1, n):
-        e = order[i]
+        t, seq = rt[i], ri[i, H_SEQ]
         j = i
-        while j > 0 and (t[order[j - 1]] > t[e] or (t[order[j - 1]] == t[e] and order[j - 1] > e)):
-            order[j] = order[j - 1]
+        while j > 0 and (rt[j - 1] > t or (rt[j - 1] == t and ri[j - 1, H_SEQ] > seq)):
             j -= 1
-        order[j] = e
-        moves += i - j
-        if moves > budget:
-            return np.argsort(t, kind="mergesort")
-    return order
+        if j < i:
+            payload, aux = ri[i, H_PAYLOAD], ri[i, H_AUX]
+            for k in range(i, j, -1):
+                rt[k] = rt[k - 1]
+                ri[k, 0], ri[k, 1], ri[k, 2] = ri[k - 1, 0], ri[k - 1, 1], ri[k - 1, 2]
+            rt[j], ri[j, H_SEQ], ri[j, H_PAYLOAD], ri[j, H_AUX] = t, seq, payload, aux
+            moves += i - j
+            if moves > budget:
+                return False
+    return True
 
 
 @compiled(inline="always")
@@ -701,7 +715,7 @@ def _next_time(s: StateRef) -> float:
     # times, the one scheduled first.
     t, seq, source, payload = s.f[ARRIVAL_T], c[ARRIVAL_SEQ], FROM_ARRIVAL, c[ARRIVAL_PAYLOAD]
     if c[RUN_AT] < c[RUN_END]:
-        j = s.ro[c[RUN_AT]]
+        j = c[RUN_AT]
         if s.rt[j] < t or (s.rt[j] == t and s.ri[j, H_SEQ] < seq):
             t, seq, source, payload = s.rt[j], s.ri[j, H_SEQ], FROM_RUN, s.ri[j, H_PAYLOAD]
     if c[HEAP_SIZE] > 0 and (s.ht[0] < t or (s.ht[0] == t and s.hi[0, H_SEQ] < seq)):
@@ -742,12 +756,11 @@ def _pop(s: StateRef) -> tuple[float, int, int]:
     if c[NEXT_FROM] == FROM_RUN:
         at = c[RUN_AT]
         c[RUN_AT] = at + 1
-        ro, ri = s.ro, s.ri
+        ri = s.ri
         if at + PREFETCH_AHEAD < c[RUN_END]:
-            _prefetch_rows(s, ri[ro[at + PREFETCH_AHEAD], H_PAYLOAD])
-            _prefetch_account_of_user(s, ri[ro[at + PREFETCH_AHEAD // 2], H_PAYLOAD])
-        j = ro[at]
-        return s.rt[j], ri[j, H_PAYLOAD], ri[j, H_AUX]
+            _prefetch_rows(s, ri[at + PREFETCH_AHEAD, H_PAYLOAD])
+            _prefetch_account_of_user(s, ri[at + PREFETCH_AHEAD // 2, H_PAYLOAD])
+        return s.rt[at], ri[at, H_PAYLOAD], ri[at, H_AUX]
     ht, hi = s.ht, s.hi
     t, payload, aux = ht[0], hi[0, H_PAYLOAD], hi[0, H_AUX]
     n = c[HEAP_SIZE] - 1
