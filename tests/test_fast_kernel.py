@@ -54,7 +54,8 @@ def test_a_bucket_is_ordered_by_time_then_by_scheduling_order(kind: str, n: int)
     np.testing.assert_array_equal(fields["rt"][:n], t[expected])
     # The bucket's chunks are free again, and the bucket empty.
     assert fields["c"][kernel.CHUNKS_FREE] == -(-n // kernel.CHUNK)
-    assert fields["bh"][bucket] == fields["bt"][bucket] == -1
+    assert fields["bq"][bucket, kernel.B_HEAD] == fields["bq"][bucket, kernel.B_TAIL] == -1
+    assert fields["bq"][bucket, kernel.B_COUNT] == 0
 
 
 @pytest.mark.parametrize("ahead", [False, True], ids=["drawn at each top-up", "drawn ahead"])

@@ -114,6 +114,9 @@ C_ACCOUNT, C_STATE, C_MRR, C_SEATS = range(4)
 S_T, S_AMOUNT = range(2)
 # heap (ht: time, hi), calendar chunks (qt, qi) and the current bucket's run (rt, ri): these ints
 H_SEQ, H_PAYLOAD, H_AUX = range(3)
+# calendar buckets (bq): first and last chunk, events in the last chunk and in all
+B_HEAD, B_TAIL, B_FILL, B_COUNT = range(4)
+B_COLUMNS = 4
 BUCKETS_PER_MONTH = 31
 """The calendar's buckets are 1/31 month (under a day) wide."""
 CHUNK = 32
@@ -254,7 +257,8 @@ class State(structref.StructRefProxy):
     counters c, scalars f; users uf, ui; accounts af, ai, al; account changes ct (time), ci;
     spend sf, sk (kind); heap ht (time), hi; pre-drawn numbers dr, row i used from dc[i] to
     dn[i]; the calendar of later events: chunks of CHUNK events qt (time), qi, each chunk's
-    next chunk qn and length ql, free chunks qf, each bucket's first (bh) and last (bt) chunk;
+    next chunk qn, free chunks qf, each bucket's first and last chunk, events in the last chunk
+    and in all (bq: B_HEAD, B_TAIL, B_FILL, B_COUNT; chunks but the last are full);
     the current bucket's events rt (time), ri, in order, and its slice counts rk; scratch room xd (an
     activation's invite delays)."""
 
@@ -279,10 +283,8 @@ STATE_FIELDS = (
     "qt",
     "qi",
     "qn",
-    "ql",
     "qf",
-    "bh",
-    "bt",
+    "bq",
     "rt",
     "ri",
     "rk",
@@ -320,10 +322,8 @@ def arrays(s: StateRef) -> tuple[Any, ...]:
         s.qt,
         s.qi,
         s.qn,
-        s.ql,
         s.qf,
-        s.bh,
-        s.bt,
+        s.bq,
         s.rt,
         s.ri,
         s.rk,
@@ -459,9 +459,7 @@ def _new_state(horizon: float, rows: int, draws: int) -> State:
         qi,
         np.empty(chunks, dtype=np.int64),
         np.empty(chunks, dtype=np.int64),
-        np.empty(chunks, dtype=np.int64),
-        np.full(buckets, -1, dtype=np.int64),
-        np.full(buckets, -1, dtype=np.int64),
+        _empty_buckets(np.empty((buckets, B_COLUMNS), dtype=np.int64)),
         np.empty(rows),
         np.empty((rows, 3), dtype=np.int64),
         np.empty(0, dtype=np.int64),
@@ -484,11 +482,10 @@ def renew_state(s: StateRef, horizon: float, draws: int) -> None:
     f[:] = 0.0
     f[HORIZON], f[ARRIVAL_T] = horizon, INF
     buckets = int(horizon * BUCKETS_PER_MONTH) + 2
-    if s.bh.shape[0] == buckets:
-        s.bh[:] = -1
-        s.bt[:] = -1
+    if s.bq.shape[0] == buckets:
+        _empty_buckets(s.bq)
     else:
-        s.bh, s.bt = np.full(buckets, -1, dtype=np.int64), np.full(buckets, -1, dtype=np.int64)
+        s.bq = _empty_buckets(np.empty((buckets, B_COLUMNS), dtype=np.int64))
     s.dr = np.empty((draws, 0))
     s.dc, s.dn = np.zeros(draws, dtype=np.int64), np.zeros(draws, dtype=np.int64)
 
@@ -531,7 +528,7 @@ def _with_room(s: StateRef, heap_rows: int) -> None:
 @compiled(reference_counted=False)
 def _chunks_for(s: StateRef, heap_rows: int) -> int:
     # n pushes open at most one chunk each, and at most n // CHUNK plus one per bucket in all.
-    return min(heap_rows, heap_rows // CHUNK + s.bh.shape[0]) + ROOM_QUEUE
+    return min(heap_rows, heap_rows // CHUNK + s.bq.shape[0]) + ROOM_QUEUE
 
 
 @compiled(reference_counted=False)
@@ -571,7 +568,7 @@ def _grow(s: StateRef, heap_rows: int) -> None:
     if c[CHUNKS_USED] + chunks > c[CAP_CHUNKS]:
         c[CAP_CHUNKS] = max(2 * c[CAP_CHUNKS], c[CHUNKS_USED] + chunks)
         s.qt, s.qi = _grown(s.qt, c[CAP_CHUNKS] * CHUNK), _grown(s.qi, c[CAP_CHUNKS] * CHUNK)
-        s.qn, s.ql, s.qf = _grown(s.qn, c[CAP_CHUNKS]), _grown(s.ql, c[CAP_CHUNKS]), _grown(s.qf, c[CAP_CHUNKS])
+        s.qn, s.qf = _grown(s.qn, c[CAP_CHUNKS]), _grown(s.qf, c[CAP_CHUNKS])
 
 
 @compiled()
@@ -601,26 +598,37 @@ def _push(s: StateRef, t: float, payload: int, aux: int) -> None:
     if bucket <= c[BUCKET]:
         _heap_insert(s, t, seq, payload, aux)
         return
-    bt, ql = s.bt, s.ql
-    chunk = bt[bucket]
-    if chunk < 0 or ql[chunk] == CHUNK:
+    bq = s.bq
+    chunk, fill = bq[bucket, B_TAIL], bq[bucket, B_FILL]
+    if fill == CHUNK:  # the last chunk is full, or there is none (see _empty_buckets)
         if c[CHUNKS_FREE] > 0:
             c[CHUNKS_FREE] -= 1
             fresh = s.qf[c[CHUNKS_FREE]]
         else:
             fresh = c[CHUNKS_USED]
             c[CHUNKS_USED] = fresh + 1
-        s.qn[fresh], ql[fresh] = -1, 0
+        s.qn[fresh] = -1
         if chunk < 0:
-            s.bh[bucket] = fresh
+            bq[bucket, B_HEAD] = fresh
         else:
             s.qn[chunk] = fresh
-        bt[bucket] = chunk = fresh
-    slot = chunk * CHUNK + ql[chunk]
-    ql[chunk] += 1
+        chunk, fill = fresh, 0
+        bq[bucket, B_TAIL] = chunk
+    slot = chunk * CHUNK + fill
+    bq[bucket, B_FILL] = fill + 1
+    bq[bucket, B_COUNT] += 1
     s.qt[slot] = t
     qi = s.qi
     qi[slot, H_SEQ], qi[slot, H_PAYLOAD], qi[slot, H_AUX] = seq, payload, aux
+
+
+@compiled()
+def _empty_buckets(bq: Any) -> Any:
+    """Mark the buckets of `bq` empty: no chunk, and a "full" last one, so that a push takes a
+    fresh chunk. Returns `bq`."""
+    for b in range(bq.shape[0]):
+        bq[b, B_HEAD], bq[b, B_TAIL], bq[b, B_FILL], bq[b, B_COUNT] = -1, -1, CHUNK, 0
+    return bq
 
 
 @compiled()
@@ -635,10 +643,8 @@ def _load_bucket(s: StateRef, bucket: int) -> None:
     straight to its place in the run (reading the run in order, next, costs no lookup), and
     keeps events of equal time in sequence order (the chunks', slice by slice).
     """
-    c, qn, ql = s.c, s.qn, s.ql
-    count, chunk = 0, s.bh[bucket]
-    while chunk >= 0:
-        count, chunk = count + ql[chunk], qn[chunk]
+    c, qn = s.c, s.qn
+    head, tail, fill, count = s.bq[bucket, B_HEAD], s.bq[bucket, B_TAIL], s.bq[bucket, B_FILL], s.bq[bucket, B_COUNT]
     if count > c[CAP_RUN]:
         c[CAP_RUN] = max(2 * c[CAP_RUN], count)
         s.rt, s.ri = np.empty(c[CAP_RUN]), np.empty((c[CAP_RUN], 3), dtype=np.int64)
@@ -646,18 +652,18 @@ def _load_bucket(s: StateRef, bucket: int) -> None:
         s.rk = np.empty(max(count + 1, 2 * s.rk.shape[0]), dtype=np.int64)
     n, rt, ri, qt, qi, qf, starts = count, s.rt, s.ri, s.qt, s.qi, s.qf, s.rk
     starts[: n + 1] = 0
-    chunk = s.bh[bucket]
+    chunk = head
     while chunk >= 0:
         first = chunk * CHUNK
-        for i in range(first, first + ql[chunk]):
+        for i in range(first, first + (fill if chunk == tail else CHUNK)):
             starts[_slice(qt[i], bucket, n) + 1] += 1
         chunk = qn[chunk]
     for k in range(n):
         starts[k + 1] += starts[k]
-    chunk = s.bh[bucket]
+    chunk = head
     while chunk >= 0:
         first = chunk * CHUNK
-        for i in range(first, first + ql[chunk]):
+        for i in range(first, first + (fill if chunk == tail else CHUNK)):
             k = _slice(qt[i], bucket, n)
             at = starts[k]
             starts[k] = at + 1
@@ -666,7 +672,7 @@ def _load_bucket(s: StateRef, bucket: int) -> None:
         qf[c[CHUNKS_FREE]] = chunk
         c[CHUNKS_FREE] += 1
         chunk = qn[chunk]
-    s.bh[bucket] = s.bt[bucket] = -1
+    _empty_buckets(s.bq[bucket : bucket + 1])
     if not _insertion_sorted(rt, ri, n, 16 * n + 64):
         order = np.argsort(rt[:n], kind="mergesort")  # stable: equal times stay in sequence order
         rt[:n], ri[:n] = rt[:n][order], ri[:n][order]
@@ -707,7 +713,7 @@ def _next_time(s: StateRef) -> float:
     c = s.c
     while c[RUN_AT] == c[RUN_END] and c[HEAP_SIZE] == 0:
         bucket = c[BUCKET] + 1
-        if bucket >= s.bh.shape[0] or s.f[ARRIVAL_T] * BUCKETS_PER_MONTH < bucket:
+        if bucket >= s.bq.shape[0] or s.f[ARRIVAL_T] * BUCKETS_PER_MONTH < bucket:
             break  # no bucket left; or the pending arrival comes first (load no bucket early)
         c[BUCKET] = bucket
         _load_bucket(s, bucket)
