@@ -323,7 +323,7 @@ def freeze(
     changes = _in_time_order(changes)
     # NOTE: for performance reasons. The account states' matrix, a pass over every record, is
     # filled on another core (where there is one) while this thread computes the rest: about
-    # 10 ms of the 40 of freezing a run of a million users. Its memory is allocated and first
+    # 10 ms of the 35 that freezing a run of a million users took. Its memory is allocated and first
     # written here: first written on the other thread, fresh pages took up to 8 times as long.
     threaded = _worth_a_thread(len(changes.t))
     account_state, *scratch = _month_end_room(n_accounts, months, np.int8, written=threaded)
