@@ -526,6 +526,21 @@ def _with_room(s: StateRef, heap_rows: int) -> None:
 
 
 @compiled(reference_counted=False)
+def _events_with_room(s: StateRef) -> int:
+    """How many events in a row have room, counted right after `_with_room(s, 0)`: each fills
+    at most ROOM_* rows of each array and opens at most ROOM_QUEUE chunks (at least 1)."""
+    c = s.c
+    return min(
+        (c[CAP_USERS] - c[N_USERS]) // ROOM_USERS,
+        (c[CAP_ACCOUNTS] - c[N_ACCOUNTS]) // ROOM_ACCOUNTS,
+        (c[CAP_CHANGES] - c[N_CHANGES]) // ROOM_CHANGES,
+        (c[CAP_SPEND] - c[N_SPEND]) // ROOM_SPEND,
+        (c[CAP_HEAP] - c[HEAP_SIZE]) // ROOM_QUEUE,
+        (c[CAP_CHUNKS] - c[CHUNKS_USED]) // ROOM_QUEUE,
+    )
+
+
+@compiled(reference_counted=False)
 def _chunks_for(s: StateRef, heap_rows: int) -> int:
     # n pushes open at most one chunk each, and at most n // CHUNK plus one per bucket in all.
     return min(heap_rows, heap_rows // CHUNK + s.bq.shape[0]) + ROOM_QUEUE
@@ -1440,7 +1455,10 @@ def _events(s: StateRef, p: ParamsRef, until: float) -> None:
     # the invite delays', so after finding `fewest` left in those rows, the next
     # (fewest - DRAW_MARGIN) // DRAW_MARGIN events cannot run short: they skip the scan.
     # The run stops for a refill before exactly the same event as with a scan before each.
-    scan_in = 0
+    # Likewise for room: after `_with_room(s, 0)`, `_events_with_room` events have room (an
+    # event that names more pushes, an activation or a price rise, checks for them itself and
+    # ends the stretch).
+    scan_in, room_in = 0, 0
     while c[STATUS] == 0 and _next_time(s) < until:
         if scan_in == 0:
             fewest = _fewest_draws_left(s)
@@ -1452,7 +1470,10 @@ def _events(s: StateRef, p: ParamsRef, until: float) -> None:
             c[STATUS] = STATUS_NEEDS_DRAWS
             break
         scan_in -= 1
-        _with_room(s, 0)
+        if room_in == 0:
+            _with_room(s, 0)
+            room_in = _events_with_room(s)
+        room_in -= 1
         t, payload, aux = _pop(s)
         s.f[NOW] = t
         kind, ident = payload & 15, payload >> 4
@@ -1472,6 +1493,7 @@ def _events(s: StateRef, p: ParamsRef, until: float) -> None:
             if aux == OWNER_STEP:
                 _owner_step(s, p, s.ui[ident, U_ACCOUNT])
             _activate(s, p, ident)
+            room_in = 0
         elif kind == K_INVITE:
             _invite(s, p, ident)
         elif kind == K_TRIAL_END:
@@ -1491,6 +1513,7 @@ def _events(s: StateRef, p: ParamsRef, until: float) -> None:
         elif kind == K_PRICE_RISE:
             _with_room(s, s.c[N_ACCOUNTS])
             _price_rise(s, p, ident)
+            room_in = 0
         else:  # K_REPRICE
             repricings = p.repricing_t.shape[0]
             _reprice(s, p, ident, aux // repricings, aux % repricings)
