@@ -15,7 +15,9 @@ import pytest
 from simulator.cores import available_cores
 from simulator.engines import fast_engine
 from simulator.engines import fast_kernel as kernel
+from simulator.engines.compiled import compiled
 from simulator.engines.fast_engine import Draws, run_fast
+from simulator.engines.fast_kernel import _events_with_room, _with_room
 from simulator.engines.sampling import RandomStreams
 from simulator.ledger import Ledger
 from simulator.scenario.loading import load_scenario
@@ -56,6 +58,39 @@ def test_a_bucket_is_ordered_by_time_then_by_scheduling_order(kind: str, n: int)
     assert fields["c"][kernel.CHUNKS_FREE] == -(-n // kernel.CHUNK)
     assert fields["bq"][bucket, kernel.B_HEAD] == fields["bq"][bucket, kernel.B_TAIL] == -1
     assert fields["bq"][bucket, kernel.B_COUNT] == 0
+
+
+@compiled(cache=False)
+def _with_room_then_stretch(s: kernel.StateRef, heap_rows: int) -> int:
+    """A counted entry point (it releases the state when it returns) to the uncounted room check:
+    `_with_room(s, heap_rows)`, then how many events have room."""
+    _with_room(s, heap_rows)
+    return _events_with_room(s)
+
+
+def test_room_is_counted_for_a_stretch_of_events_and_named_pushes_end_it() -> None:
+    state = kernel.new_state(36.0, 64, 1)
+    c = kernel.arrays(state)[0]
+    c[kernel.N_USERS], c[kernel.N_CHANGES], c[kernel.HEAP_SIZE] = 40, 90, 10
+    events = _with_room_then_stretch(state, 0)
+    free_and_room = [
+        (c[kernel.CAP_USERS] - c[kernel.N_USERS], kernel.ROOM_USERS),
+        (c[kernel.CAP_ACCOUNTS] - c[kernel.N_ACCOUNTS], kernel.ROOM_ACCOUNTS),
+        (c[kernel.CAP_CHANGES] - c[kernel.N_CHANGES], kernel.ROOM_CHANGES),
+        (c[kernel.CAP_SPEND] - c[kernel.N_SPEND], kernel.ROOM_SPEND),
+        (c[kernel.CAP_HEAP] - c[kernel.HEAP_SIZE], kernel.ROOM_QUEUE),
+        (c[kernel.CAP_CHUNKS] - c[kernel.CHUNKS_USED], kernel.ROOM_QUEUE),
+    ]
+    # Every array has room for that many events, each filling its most, and one has no more.
+    assert events >= 1
+    assert all(events * room <= free for free, room in free_and_room)
+    assert any((events + 1) * room > free for free, room in free_and_room)
+    # A check for named pushes (an activation's invites) ends the stretch; a plain one does not.
+    c[kernel.ROOM_IN] = events
+    _with_room_then_stretch(state, 0)
+    assert c[kernel.ROOM_IN] == events
+    _with_room_then_stretch(state, 3)
+    assert c[kernel.ROOM_IN] == 0
 
 
 @pytest.mark.parametrize("ahead", [False, True], ids=["drawn at each top-up", "drawn ahead"])

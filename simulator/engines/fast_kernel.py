@@ -63,9 +63,11 @@ N_USERS, N_ACCOUNTS, N_CHANGES, N_SPEND, HEAP_SIZE, SEQ, SIGNUPS, ACTIVE_USERS, 
 # the channels' arrivals (its sequence number and payload; its time is f[ARRIVAL_T])
 BUCKET, CHUNKS_USED, CHUNKS_FREE, RUN_AT, RUN_END, NEXT_PAYLOAD, NEXT_FROM = range(9, 16)
 ARRIVAL_SEQ, ARRIVAL_PAYLOAD = range(16, 18)
+# events that may still run before room is checked again (see _events)
+ROOM_IN = 18
 # rows allocated in the arrays that grow, kept here so that checking for room reads one array
-CAP_USERS, CAP_ACCOUNTS, CAP_CHANGES, CAP_SPEND, CAP_HEAP, CAP_CHUNKS, CAP_RUN = range(18, 25)
-COUNTERS = 25
+CAP_USERS, CAP_ACCOUNTS, CAP_CHANGES, CAP_SPEND, CAP_HEAP, CAP_CHUNKS, CAP_RUN = range(19, 26)
+COUNTERS = 26
 FROM_HEAP, FROM_RUN, FROM_ARRIVAL = range(3)
 STATUS_MAX_USERS, STATUS_NEEDS_DRAWS = 1, 2
 # scalars (state.f)
@@ -520,9 +522,12 @@ ROOM_USERS, ROOM_ACCOUNTS, ROOM_CHANGES, ROOM_SPEND, ROOM_QUEUE = 4, 4, 16, 8, 1
 
 @compiled(reference_counted=False)
 def _with_room(s: StateRef, heap_rows: int) -> None:
-    """Room for one event and `heap_rows` more pushes: the arrays short of it are doubled."""
+    """Room for one event and `heap_rows` more pushes: the arrays short of it are doubled.
+    Named pushes end the stretch of events counted on the room found before (_events)."""
     if _short_of_room(s, heap_rows):
         _grow(s, heap_rows)
+    if heap_rows > 0:
+        s.c[ROOM_IN] = 0
 
 
 @compiled(reference_counted=False)
@@ -548,7 +553,7 @@ def _chunks_for(s: StateRef, heap_rows: int) -> int:
 
 @compiled(reference_counted=False)
 def _short_of_room(s: StateRef, heap_rows: int) -> bool:
-    """Whether `_with_room` must grow an array (read from the counters: cheap, every event)."""
+    """Whether `_with_room` must grow an array (read from the counters: cheap)."""
     c = s.c
     return (
         c[N_USERS] + ROOM_USERS > c[CAP_USERS]
@@ -1456,9 +1461,9 @@ def _events(s: StateRef, p: ParamsRef, until: float) -> None:
     # (fewest - DRAW_MARGIN) // DRAW_MARGIN events cannot run short: they skip the scan.
     # The run stops for a refill before exactly the same event as with a scan before each.
     # Likewise for room: after `_with_room(s, 0)`, `_events_with_room` events have room (an
-    # event that names more pushes, an activation or a price rise, checks for them itself and
-    # ends the stretch).
-    scan_in, room_in = 0, 0
+    # event that names more pushes, an activation or a price rise, checks for them itself, and
+    # `_with_room` then ends the stretch).
+    scan_in = 0
     while c[STATUS] == 0 and _next_time(s) < until:
         if scan_in == 0:
             fewest = _fewest_draws_left(s)
@@ -1470,10 +1475,10 @@ def _events(s: StateRef, p: ParamsRef, until: float) -> None:
             c[STATUS] = STATUS_NEEDS_DRAWS
             break
         scan_in -= 1
-        if room_in == 0:
+        if c[ROOM_IN] == 0:
             _with_room(s, 0)
-            room_in = _events_with_room(s)
-        room_in -= 1
+            c[ROOM_IN] = _events_with_room(s)
+        c[ROOM_IN] -= 1
         t, payload, aux = _pop(s)
         s.f[NOW] = t
         kind, ident = payload & 15, payload >> 4
@@ -1493,7 +1498,6 @@ def _events(s: StateRef, p: ParamsRef, until: float) -> None:
             if aux == OWNER_STEP:
                 _owner_step(s, p, s.ui[ident, U_ACCOUNT])
             _activate(s, p, ident)
-            room_in = 0
         elif kind == K_INVITE:
             _invite(s, p, ident)
         elif kind == K_TRIAL_END:
@@ -1513,7 +1517,6 @@ def _events(s: StateRef, p: ParamsRef, until: float) -> None:
         elif kind == K_PRICE_RISE:
             _with_room(s, s.c[N_ACCOUNTS])
             _price_rise(s, p, ident)
-            room_in = 0
         else:  # K_REPRICE
             repricings = p.repricing_t.shape[0]
             _reprice(s, p, ident, aux // repricings, aux % repricings)
