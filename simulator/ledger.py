@@ -316,11 +316,21 @@ def freeze(
     account_end_t: Floats,
     changes: AccountChanges,
     spend: Floats,
+    money_changes: Ints | None = None,
 ) -> Ledger:
     """The frozen Ledger of a run's records: every engine ends here, so that the month-end
-    matrices and accrued revenue are computed one way only. Times are ≥ 0."""
+    matrices and accrued revenue are computed one way only. Times are ≥ 0.
+
+    `money_changes` (optional, for speed): the indices, in increasing order, of at least the
+    records that move money or seats: each with nonzero MRR or seats, and each that follows
+    such a record of the same account. The others change neither (from 0 to 0), so the
+    ledger is the same with or without them; freeze otherwise takes every record of each
+    account that ever had MRR or seats."""
     n_accounts = len(account_owner)
-    changes = _in_time_order(changes)
+    in_order = _in_time_order(changes)
+    if in_order is not changes:
+        money_changes = None  # indices into the records as given
+    changes = in_order
     # NOTE: for performance reasons. The account states' matrix, a pass over every record, is
     # filled on another core (where there is one) while this thread computes the rest: about
     # 10 ms of the 35 that freezing a run of a million users took. Its memory is allocated and first
@@ -335,9 +345,12 @@ def freeze(
     row_of[paid_account] = np.arange(len(paid_account))
     # Money and seats come from the records of accounts that paid or ever had MRR or seats, a few
     # percent of all records: the other accounts' records add nothing to either.
-    priced = row_of >= 0
-    priced[changes.account[(changes.mrr_cents != 0) | (changes.seats != 0)]] = True
-    picked = np.flatnonzero(priced[changes.account])
+    if money_changes is None:
+        priced = row_of >= 0
+        priced[changes.account[(changes.mrr_cents != 0) | (changes.seats != 0)]] = True
+        picked = np.flatnonzero(priced[changes.account])
+    else:
+        picked = money_changes
     # By account, then time: the order in which the accrual has always added them up (float sums).
     order, acc = _stable_order(changes.account[picked])
     picked = picked[order]

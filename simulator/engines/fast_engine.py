@@ -395,4 +395,5 @@ def _ledger(scenario: Scenario, state: kernel.State) -> Ledger:
             seats=ci[kernel.C_SEATS],
         ),
         spend=spend,
+        money_changes=s.cm[: int(s.c[kernel.N_MONEY_CHANGES])],
     )

@@ -65,9 +65,11 @@ BUCKET, CHUNKS_USED, CHUNKS_FREE, RUN_AT, RUN_END, NEXT_PAYLOAD, NEXT_FROM = ran
 ARRIVAL_SEQ, ARRIVAL_PAYLOAD = range(16, 18)
 # events that may still run before room is checked again (see _events)
 ROOM_IN = 18
+# account changes that move money or seats (their indices in cm)
+N_MONEY_CHANGES = 19
 # rows allocated in the arrays that grow, kept here so that checking for room reads one array
-CAP_USERS, CAP_ACCOUNTS, CAP_CHANGES, CAP_SPEND, CAP_HEAP, CAP_CHUNKS, CAP_RUN = range(19, 26)
-COUNTERS = 26
+CAP_USERS, CAP_ACCOUNTS, CAP_CHANGES, CAP_SPEND, CAP_HEAP, CAP_CHUNKS, CAP_RUN = range(20, 27)
+COUNTERS = 27
 FROM_HEAP, FROM_RUN, FROM_ARRIVAL = range(3)
 STATUS_MAX_USERS, STATUS_NEEDS_DRAWS = 1, 2
 # scalars (state.f)
@@ -110,7 +112,8 @@ AI_COLUMNS = 9
 # kept: it is the user who opened it (ledger_columns).
 L_FIRST_PAID_T, L_TRIAL_END_T, L_END_T, L_TRIAL_CONVERTED = range(4)
 AL_COLUMNS = 4
-# account changes: time (ct), ints (ci), one row per column (the ledger reads them by column)
+# account changes: time (ct), ints (ci), one row per column (the ledger reads them by column);
+# the indices of those that move money or seats (cm, see _record_change)
 C_ACCOUNT, C_STATE, C_MRR, C_SEATS = range(4)
 # spend: floats (sf: time, amount), kind (sk)
 S_T, S_AMOUNT = range(2)
@@ -256,7 +259,8 @@ structref.define_proxy(Params, _ParamsType, list(PARAMS_FIELDS))  # type: ignore
 
 class State(structref.StructRefProxy):
     """Everything that changes during a run, passed by reference (see the column constants):
-    counters c, scalars f; users uf, ui; accounts af, ai, al; account changes ct (time), ci;
+    counters c, scalars f; users uf, ui; accounts af, ai, al; account changes ct (time), ci,
+    and the indices of those that move money or seats cm;
     spend sf, sk (kind); heap ht (time), hi; pre-drawn numbers dr, row i used from dc[i] to
     dn[i]; the calendar of later events: chunks of CHUNK events qt (time), qi, each chunk's
     next chunk qn, free chunks qf, each bucket's first and last chunk, events in the last chunk
@@ -275,6 +279,7 @@ STATE_FIELDS = (
     "al",
     "ct",
     "ci",
+    "cm",
     "sf",
     "sk",
     "ht",
@@ -314,6 +319,7 @@ def arrays(s: StateRef) -> tuple[Any, ...]:
         s.al,
         s.ct,
         s.ci,
+        s.cm,
         s.sf,
         s.sk,
         s.ht,
@@ -434,11 +440,11 @@ def _new_state(horizon: float, rows: int, draws: int) -> State:
     uf, ui = np.empty((rows, UF_COLUMNS)), np.empty((rows, UI_COLUMNS), dtype=np.int64)
     af, ai = np.empty((rows, AF_COLUMNS)), np.empty((rows, AI_COLUMNS), dtype=np.int64)
     al = np.empty((rows, AL_COLUMNS))
-    ct, ci = np.empty(2 * rows), np.empty((4, 2 * rows), dtype=np.int64)
+    ct, ci, cm = np.empty(2 * rows), np.empty((4, 2 * rows), dtype=np.int64), np.empty(2 * rows, dtype=np.int64)
     sf, sk = np.empty((rows, 2)), np.empty(rows, dtype=np.int64)
     ht, hi = np.empty(rows), np.empty((rows, 3), dtype=np.int64)
     qt, qi = np.empty(chunks * CHUNK), np.empty((chunks * CHUNK, 3), dtype=np.int64)
-    for a in literal_unroll((uf, ui, af, ai, al, ct, ci, sf, sk, ht, hi, qt, qi)):
+    for a in literal_unroll((uf, ui, af, ai, al, ct, ci, cm, sf, sk, ht, hi, qt, qi)):
         advise_huge_pages(a)
     return State(  # type: ignore[no-untyped-call]
         c,
@@ -450,6 +456,7 @@ def _new_state(horizon: float, rows: int, draws: int) -> State:
         al,
         ct,
         ci,
+        cm,
         sf,
         sk,
         ht,
@@ -578,6 +585,7 @@ def _grow(s: StateRef, heap_rows: int) -> None:
     if c[N_CHANGES] + ROOM_CHANGES > c[CAP_CHANGES]:
         c[CAP_CHANGES] *= 2
         s.ct, s.ci = _grown(s.ct, c[CAP_CHANGES]), _grown_columns(s.ci, c[CAP_CHANGES])
+        s.cm = _grown(s.cm, c[CAP_CHANGES])
     if c[N_SPEND] + ROOM_SPEND > c[CAP_SPEND]:
         c[CAP_SPEND] *= 2
         s.sf, s.sk = _grown(s.sf, c[CAP_SPEND]), _grown(s.sk, c[CAP_SPEND])
@@ -914,11 +922,18 @@ def _remaining_share(s: StateRef, p: ParamsRef) -> float:
 
 # --- ledger records ---------------------------------------------------------------------------
 @compiled(reference_counted=False)
-def _record_change(s: StateRef, account: int, state: int, mrr_cents: int, seats: int) -> None:
-    n = s.c[N_CHANGES]
-    s.c[N_CHANGES] = n + 1
+def _record_change(s: StateRef, account: int, state: int, mrr_cents: int, seats: int, moves_money: bool) -> None:
+    """Record a change of `account`. `moves_money`: it changes the account's MRR or seats (only a
+    paying account has either: it is billed, or it stops paying); its index is kept in `cm`, so
+    that the ledger finds these few records without reading all (ledger.freeze's `money_changes`)."""
+    c = s.c
+    n = c[N_CHANGES]
+    c[N_CHANGES] = n + 1
     s.ct[n] = s.f[NOW]
     s.ci[C_ACCOUNT, n], s.ci[C_STATE, n], s.ci[C_MRR, n], s.ci[C_SEATS, n] = account, state, mrr_cents, seats
+    if moves_money:
+        s.cm[c[N_MONEY_CHANGES]] = n
+        c[N_MONEY_CHANGES] += 1
 
 
 @compiled(reference_counted=False)
@@ -931,12 +946,12 @@ def _spend(s: StateRef, kind: int, amount: float) -> None:
 
 
 @compiled(reference_counted=False)
-def _account_changed(s: StateRef, account: int, state: int, mrr_cents: int, seats: int) -> None:
+def _account_changed(s: StateRef, account: int, state: int, mrr_cents: int, seats: int, moves_money: bool) -> None:
     if state == PAYING and math.isnan(s.al[account, L_FIRST_PAID_T]):
         s.al[account, L_FIRST_PAID_T] = s.f[NOW]
     if state == GONE:
         s.al[account, L_END_T] = s.f[NOW]
-    _record_change(s, account, state, mrr_cents, seats)
+    _record_change(s, account, state, mrr_cents, seats, moves_money)
 
 
 # --- plans and billing ---------------------------------------------------------------------------
@@ -990,16 +1005,17 @@ def _bill(s: StateRef, p: ParamsRef, a: int) -> None:
     if s.ai[a, A_ANNUAL]:
         amount *= 1.0 - p.plan[plan, PLAN_ANNUAL_DISCOUNT]
     # np.rint rounds half to even, as Python's round() in the SimPy engine does.
-    _account_changed(s, a, s.ai[a, A_STATE], int(np.rint(amount * 100)), seats)
+    _account_changed(s, a, s.ai[a, A_STATE], int(np.rint(amount * 100)), seats, True)
 
 
 @compiled(reference_counted=False)
 def _set_state(s: StateRef, p: ParamsRef, a: int, state: int) -> None:
+    was_paying = s.ai[a, A_STATE] == PAYING
     s.ai[a, A_STATE] = state
     if state == PAYING:
         _bill(s, p, a)
     else:
-        _account_changed(s, a, state, 0, 0)
+        _account_changed(s, a, state, 0, 0, was_paying)
 
 
 @compiled(reference_counted=False, inline="always")
@@ -1158,7 +1174,7 @@ def _open_account(s: StateRef, p: ParamsRef, segment: int, owner_activation_t: f
     al[a, L_FIRST_PAID_T], al[a, L_TRIAL_END_T], al[a, L_END_T], al[a, L_TRIAL_CONVERTED] = np.nan, np.nan, INF, 0.0
     ai[a, A_SEGMENT], ai[a, A_MEMBERS], ai[a, A_STATE], ai[a, A_EPOCH] = segment, 1, state, 0
     ai[a, A_PLAN], ai[a, A_ANNUAL], ai[a, A_SEATS], ai[a, A_ORIGIN] = 0, 0, 0, ORIGIN_TOP
-    _record_change(s, a, state, 0, 0)
+    _record_change(s, a, state, 0, 0, False)
     return a
 
 
