@@ -322,10 +322,10 @@ def freeze(
     matrices and accrued revenue are computed one way only. Times are ≥ 0.
 
     `money_changes` (optional, for speed): the indices, in increasing order, of at least the
-    records that move money or seats: each with nonzero MRR or seats, and each that follows
-    such a record of the same account. The others change neither (from 0 to 0), so the
+    records that move money or seats: each with nonzero MRR or seats, and the next record of
+    the same account after each of those. The others change neither (from 0 to 0), so the
     ledger is the same with or without them; freeze otherwise takes every record of each
-    account that ever had MRR or seats."""
+    account that paid or ever had MRR or seats."""
     n_accounts = len(account_owner)
     in_order = _in_time_order(changes)
     if in_order is not changes:
@@ -343,8 +343,9 @@ def freeze(
     paid_account = np.flatnonzero(~np.isnan(account_first_paid_t))
     row_of = np.full(n_accounts, -1, dtype=np.int64)
     row_of[paid_account] = np.arange(len(paid_account))
-    # Money and seats come from the records of accounts that paid or ever had MRR or seats, a few
-    # percent of all records: the other accounts' records add nothing to either.
+    # Money and seats come from a few percent of all records: those named in money_changes, or
+    # else every record of each account that paid or ever had MRR or seats (the other accounts'
+    # records add nothing to either).
     if money_changes is None:
         priced = row_of >= 0
         priced[changes.account[(changes.mrr_cents != 0) | (changes.seats != 0)]] = True

@@ -923,8 +923,8 @@ def _remaining_share(s: StateRef, p: ParamsRef) -> float:
 # --- ledger records ---------------------------------------------------------------------------
 @compiled(reference_counted=False)
 def _record_change(s: StateRef, account: int, state: int, mrr_cents: int, seats: int, moves_money: bool) -> None:
-    """Record a change of `account`. `moves_money`: it changes the account's MRR or seats (only a
-    paying account has either: it is billed, or it stops paying); its index is kept in `cm`, so
+    """Record a change of `account`. `moves_money`: it may change the account's MRR or seats (only
+    a paying account has either: it is billed, or it stops paying); its index is kept in `cm`, so
     that the ledger finds these few records without reading all (ledger.freeze's `money_changes`)."""
     c = s.c
     n = c[N_CHANGES]
@@ -1053,10 +1053,11 @@ def _downgrade(s: StateRef, p: ParamsRef, a: int) -> None:
 # --- acquisition ------------------------------------------------------------------------------
 # NOTE: for performance reasons. The handlers of the most frequent events (an arrival, a
 # signup's account opening and first step, an activation, an invite, a departure) are inlined
-# into their one or two callers: the event loop took 8% less time at 10^6 signups. numba inlines
-# before typing, so every inlined call site is compiled anew: a function called from several
-# places (`_free_from_start`, the free phases) stays a call, which kept the first compile at
-# 27 s, where inlining those too took 34-60 s for no more gain. See also `_signup_inlined`.
+# into their callers: the event loop took 8% less time at 10^6 signups, and the first compile
+# 27 s as before. numba inlines before typing, so every inlined call site is compiled anew:
+# inlining also `_free_from_start` or the free phases (each called from several places, with
+# callees of their own) took it to 34-60 s for no more gain, so they stay calls. See also
+# `_signup_inlined`.
 @compiled(reference_counted=False, inline="always")
 def _arrival_wake(s: StateRef, p: ParamsRef) -> None:
     """The channels' rates now; the next signup, or a wake-up to redraw at a new rate."""
