@@ -2,25 +2,31 @@
 
 Written the way a first model of a product-led funnel usually is: one SimPy process per user,
 `timeout(1)` per billing month, and a coin flip each month for every decision. It reads the
-same scenario file as the engines and follows the same lifecycle, in its simplest form:
+same scenario file as the engines, follows the same lifecycle at a month's resolution and
+writes the same ledger (through `LedgerWriter`), so its results go through the same metrics:
 
 - signups from paid media, organic traffic (with the Bass innovation term) and word of mouth,
   as a Poisson process whose rate is recomputed at every arrival and scaled by the share of
-  the market not yet reached;
+  the market not yet reached; onboarding and referral costs recorded as spend;
 - a segment drawn by share; activation at signup with the segment's onboarding flow's
-  probability;
+  probability (the flow's days to value are shorter than the model's month);
+- an account's traits drawn when it first weighs the plans: willingness to pay, seats wanted,
+  monthly churn probability θ ~ Beta(α, β) and whether it would bill annually;
 - each month, an activated free account upgrades with probability 1 − exp(−conversion_hazard)
-  to the plan with the largest surplus (seats × willingness to pay × plan value − price), if
+  to the plan with the largest surplus (seats × willingness to pay × plan value − bill), if
   any; otherwise it goes inactive with probability 1 − exp(−free_hazard); a never-activated
   account leaves with probability 1 − exp(−unactivated_hazard);
-- a paying account's monthly churn probability θ is drawn once from the segment's
-  Beta(α, β); each month it churns with probability θ;
-- an activated user sends a negative-binomial number of invites, one per month while its
-  account is active; an accepted invite brings a new user (viral channel, own account).
+- each month, a paying account adds a seat, removes one and moves to a cheaper plan, each with
+  its monthly probability; it churns with probability θ each month, or 1 − (1 − θ)^12 at each
+  yearly renewal if it bills annually; a churning account moves back to the free plan with the
+  scenario's share, and otherwise leaves;
+- an activated user sends a negative-binomial number of invites, one a month while its account
+  is active; an accepted invite brings a new user (viral channel) who joins the inviter's
+  account with the scenario's seat share (a paying account then pays for one more seat) and
+  otherwise opens an account of its own.
 
-Left out on purpose, as a first model would: trials, seat moves and plan changes, annual
-billing, reactivation, timeline interventions and the ledger's cohort tables. Monthly totals
-(active users, paying accounts, MRR) are tallied at each month end.
+Left out, as a first model would leave them: trials, reactivation of gone accounts and
+timeline interventions (the benchmark scenarios have none of them); time within the month.
 
     python benchmarks/naive_simpy.py benchmarks/scenarios/signups_10k.toml [--seed N]
 """
@@ -41,10 +47,11 @@ from typing import Any
 import numpy as np
 import simpy
 
+from simulator.ledger import AccountState, Channel, Ledger, LedgerWriter, SpendKind
 from simulator.scenario import Scenario, load_scenario
+from simulator.scenario.models import Plan
 
 Process = Generator[simpy.Event, Any, None]
-CHANNELS = ("paid", "organic", "word_of_mouth", "viral")
 
 
 def monthly_probability(hazard: float) -> float:
@@ -56,8 +63,10 @@ def monthly_probability(hazard: float) -> float:
 class _Segment:
     """What the naive model needs of one segment, read once from the scenario."""
 
+    index: int
     share: float
     activation: float
+    onboarding_cost: float
     wtp_mu: float
     wtp_sigma: float
     extra_seats_mean: float
@@ -66,9 +75,36 @@ class _Segment:
     unactivated_exit: float
     churn_alpha: float
     churn_beta: float
+    to_free: float
+    seat_add: float
+    seat_remove: float
+    downgrade: float
     invites_mean: float
     invites_dispersion: float
     acceptance: float
+    seat_share: float
+    referral_reward: float
+
+
+@dataclass(eq=False)
+class _Account:
+    """An account and its state; its traits are drawn when it first weighs the plans."""
+
+    id: int
+    segment: _Segment
+    members: int = 1
+    activated: bool = False
+    gone: bool = False
+    wtp: float = 0.0
+    profile_seats: int = 0
+    theta: float = 0.0
+    annual_draw: float = 0.0
+    paying: bool = False
+    plan: Plan | None = None
+    annual: bool = False
+    seats: int = 0
+    mrr: float = 0.0
+    months_paid: int = 0
 
 
 @dataclass
@@ -78,6 +114,7 @@ class NaiveResult:
     users: int
     """Users who signed up within the horizon (every channel)."""
     signups: dict[str, int]
+    ledger: Ledger | None = None
     active_users: list[int] = field(default_factory=list)
     paying_accounts: list[int] = field(default_factory=list)
     mrr: list[float] = field(default_factory=list)
@@ -91,15 +128,26 @@ class NaiveModel:
         self.months = scenario.simulation.months
         self.rng = np.random.default_rng(scenario.simulation.seed if seed is None else seed)
         self.env = simpy.Environment()
+        self.ledger = LedgerWriter(
+            self.months,
+            tuple(scenario.segments),
+            currency=scenario.currency,
+            gross_margin=scenario.costs.gross_margin,
+            cost_to_serve_per_seat=scenario.costs.cost_to_serve_per_seat,
+        )
+        self.plans = list(scenario.pricing.plans.values())
         self.segments: list[_Segment] = []
-        for name, seg in scenario.segments.items():
+        for index, (name, seg) in enumerate(scenario.segments.items()):
             flow = scenario.onboarding[seg.flow]
             churn = scenario.segment_churn(name)
             virality = scenario.segment_virality(name)
+            expansion = scenario.segment_expansion(name)
             self.segments.append(
                 _Segment(
+                    index=index,
                     share=seg.share,
                     activation=flow.activation_probability,
+                    onboarding_cost=flow.cost_per_signup,
                     wtp_mu=math.log(seg.wtp.median),
                     wtp_sigma=seg.wtp.sigma,
                     extra_seats_mean=seg.seats.initial_mean - 1.0,
@@ -108,14 +156,20 @@ class NaiveModel:
                     unactivated_exit=monthly_probability(churn.unactivated_hazard),
                     churn_alpha=churn.alpha,
                     churn_beta=churn.beta,
+                    to_free=churn.downgrade_to_free_share,
+                    seat_add=monthly_probability(expansion.seat_add_rate),
+                    seat_remove=monthly_probability(expansion.seat_remove_rate),
+                    downgrade=monthly_probability(expansion.downgrade_rate),
                     invites_mean=virality.invites_per_user,
                     invites_dispersion=virality.dispersion,
                     acceptance=virality.acceptance_rate,
+                    seat_share=virality.seat_share,
+                    referral_reward=virality.referral_reward,
                 )
             )
         # Cumulative shares, for drawing a segment with one uniform number.
         self.cumulative_shares = list(itertools.accumulate(s.share for s in self.segments))
-        self.signups = dict.fromkeys(CHANNELS, 0)
+        self.signups = {channel.name.lower(): 0 for channel in Channel}
         self.users = 0
         self.active_users = 0
         self.paying_accounts = 0
@@ -123,13 +177,17 @@ class NaiveModel:
         self.result = NaiveResult(users=0, signups=self.signups)
 
     def run(self) -> NaiveResult:
-        """Simulate to the horizon and return the tallies."""
+        """Simulate to the horizon and return the tallies and the closed ledger."""
         self.env.process(self._arrivals())
         self.env.process(self._month_ends())
         self.env.run(until=self.months)
         # The run stops just before events at the horizon, so the last month end is taken here.
         self._record()
+        paid = self.scenario.acquisition.paid.monthly_budget
+        for month in range(self.months):
+            self.ledger.spent(month, SpendKind.PAID_MEDIA, paid)
         self.result.users = self.users
+        self.result.ledger = self.ledger.close()
         return self.result
 
     def _remaining(self) -> float:
@@ -140,10 +198,7 @@ class NaiveModel:
         market = self.scenario.market.size
         env = self.env
         while True:
-            budget = acq.paid.monthly_budget
-            paid = budget / acq.paid.cost_per_signup
-            if acq.paid.saturation_budget is not None:
-                paid /= 1.0 + budget / acq.paid.saturation_budget
+            paid = acq.paid.signups_per_month(acq.paid.monthly_budget)
             organic = acq.organic.signups_per_month * (1.0 + acq.organic.monthly_growth) ** env.now
             organic += acq.organic.innovation_rate * market
             word_of_mouth = acq.word_of_mouth.imitation_rate * self.active_users
@@ -154,9 +209,9 @@ class NaiveModel:
                 continue
             yield env.timeout(self.rng.exponential(1.0 / total))
             u = self.rng.random() * (paid + organic + word_of_mouth)
-            channel = "paid" if u < paid else "organic" if u < paid + organic else "word_of_mouth"
+            channel = Channel.PAID if u < paid else Channel.ORGANIC if u < paid + organic else Channel.WORD_OF_MOUTH
             segment = min(bisect.bisect(self.cumulative_shares, self.rng.random()), len(self.segments) - 1)
-            env.process(self._user(channel, segment))
+            self._sign_up(channel, self.segments[segment], None, -1)
 
     def _month_ends(self) -> Process:
         for _ in range(self.months - 1):
@@ -168,58 +223,163 @@ class NaiveModel:
         self.result.paying_accounts.append(self.paying_accounts)
         self.result.mrr.append(self.mrr)
 
-    def _best_plan_mrr(self, wtp: float, seats: int) -> float:
-        """MRR of the plan with the largest positive surplus for the account (0: none)."""
-        best_surplus, best_mrr = 0.0, 0.0
-        for plan in self.scenario.pricing.plans.values():
+    # --- users -------------------------------------------------------------------------------
+    def _sign_up(self, channel: Channel, seg: _Segment, join: _Account | None, inviter: int) -> None:
+        """A person signs up, into a new account of their own or into `join`; a user with
+        something to do each month (an owner, or a member with invites to send) gets a process."""
+        env, rng, ledger = self.env, self.rng, self.ledger
+        self.users += 1
+        self.signups[channel.name.lower()] += 1
+        self.active_users += 1
+        ledger.spent(env.now, SpendKind.ONBOARDING, seg.onboarding_cost)
+        activated = rng.random() < seg.activation
+        account = self._open_account(seg) if join is None else join
+        user = ledger.user_signed_up(env.now, channel, seg.index, account.id, inviter)
+        if join is None:
+            account.activated = activated
+        else:
+            account.members += 1
+            if account.paying:
+                self._set_seats(account, account.seats + 1)
+        invites = 0
+        if activated:
+            ledger.user_activated(env.now, user)
+            if seg.invites_mean > 0:
+                # Gamma–Poisson mixture: a negative binomial with the scenario's mean and shape.
+                shape = seg.invites_dispersion
+                invites = int(rng.poisson(rng.gamma(shape, seg.invites_mean / shape)))
+        if join is None or invites > 0:
+            env.process(self._user(user, account, owner=join is None, invites=invites))
+
+    def _user(self, user: int, account: _Account, owner: bool, invites: int) -> Process:
+        """A user's months until its account is gone: it sends its invites, one a month, and
+        the account's owner also runs the account."""
+        env, rng, seg = self.env, self.rng, account.segment
+        while owner or invites > 0:
+            yield env.timeout(1.0)
+            if account.gone:
+                return
+            if invites > 0:
+                invites -= 1
+                accepted = rng.random() < seg.acceptance * self._remaining()
+                self.ledger.invite_sent(env.now, user, accepted)
+                if accepted:
+                    if rng.random() < seg.seat_share:
+                        self._sign_up(Channel.VIRAL, seg, account, user)
+                    else:
+                        self.ledger.spent(env.now, SpendKind.REFERRAL, seg.referral_reward)
+                        self._sign_up(Channel.VIRAL, seg, None, user)
+            if owner:
+                self._account_month(account)
+
+    # --- accounts ----------------------------------------------------------------------------
+    def _open_account(self, seg: _Segment) -> _Account:
+        account_id = self.ledger.new_account(self.env.now, self.ledger.next_user_id, AccountState.FREE)
+        return _Account(id=account_id, segment=seg)
+
+    def _draw_traits(self, account: _Account) -> None:
+        """Willingness to pay, seats wanted, monthly churn probability and annual billing."""
+        rng, seg = self.rng, account.segment
+        account.wtp = math.exp(seg.wtp_mu + seg.wtp_sigma * rng.standard_normal())
+        account.profile_seats = 1 + int(rng.poisson(seg.extra_seats_mean))
+        account.theta = float(rng.beta(seg.churn_alpha, seg.churn_beta))
+        account.annual_draw = float(rng.random())
+
+    def _account_month(self, account: _Account) -> None:
+        """One month's decisions of an account that is still there."""
+        rng, seg = self.rng, account.segment
+        if account.paying:
+            account.months_paid += 1
+            renewal = not account.annual or account.months_paid % 12 == 0
+            churn = account.theta if not account.annual else 1.0 - (1.0 - account.theta) ** 12
+            if renewal and rng.random() < churn:
+                if rng.random() < seg.to_free:
+                    self._stop_paying(account)
+                    self.ledger.account_changed(self.env.now, account.id, AccountState.FREE, 0, 0)
+                else:
+                    self._close(account)
+                return
+            if rng.random() < seg.seat_add:
+                self._set_seats(account, account.seats + 1)
+            if account.seats > 1 and rng.random() < seg.seat_remove:
+                self._set_seats(account, account.seats - 1)
+            if rng.random() < seg.downgrade:
+                self._downgrade(account)
+        elif not account.activated:
+            if rng.random() < seg.unactivated_exit:
+                self._close(account)
+        elif rng.random() < seg.convert:
+            if account.profile_seats == 0:
+                self._draw_traits(account)
+            seats = max(account.profile_seats, account.members)
+            plan = self._best_plan(account, seats, require_gain=True)
+            if plan is not None:
+                account.paying, account.plan, account.seats = True, plan, seats
+                account.annual = account.annual_draw < plan.annual_share
+                account.months_paid = 0
+                self.paying_accounts += 1
+                self._bill(account)
+        elif rng.random() < seg.free_exit:
+            self._close(account)
+
+    def _best_plan(
+        self, account: _Account, seats: int, require_gain: bool, cheaper_than: float = math.inf
+    ) -> Plan | None:
+        """The plan allowing `seats` with the largest surplus (seats × wtp × value − bill), among
+        those billing less than `cheaper_than`; with `require_gain`, only a positive surplus."""
+        best, best_surplus = None, 0.0 if require_gain else -math.inf
+        for plan in self.plans:
             if plan.max_seats is not None and seats > plan.max_seats:
                 continue
             bill = max(seats, plan.min_seats) * plan.price_per_seat + plan.base_fee
-            surplus = seats * wtp * plan.value - bill
+            if bill >= cheaper_than:
+                continue
+            surplus = seats * account.wtp * plan.value - bill
             if surplus > best_surplus:
-                best_surplus, best_mrr = surplus, bill
-        return best_mrr
+                best, best_surplus = plan, surplus
+        return best
 
-    def _user(self, channel: str, segment: int) -> Process:
-        """A user (and its own account) from signup until it leaves or the horizon."""
-        env, rng, seg = self.env, self.rng, self.segments[segment]
-        self.users += 1
-        self.signups[channel] += 1
-        self.active_users += 1
-        activated = rng.random() < seg.activation
-        invites_left = 0
-        if activated and seg.invites_mean > 0:
-            # Gamma–Poisson mixture: a negative binomial with the scenario's mean and shape.
-            shape = seg.invites_dispersion
-            invites_left = int(rng.poisson(rng.gamma(shape, seg.invites_mean / shape)))
-        paying, theta, account_mrr = False, 0.0, 0.0
-        while True:
-            yield env.timeout(1.0)
-            if invites_left > 0:
-                invites_left -= 1
-                if rng.random() < seg.acceptance * self._remaining():
-                    env.process(self._user("viral", segment))
-            if paying:
-                if rng.random() < theta:
-                    break
-            elif not activated:
-                if rng.random() < seg.unactivated_exit:
-                    break
-            elif rng.random() < seg.convert:
-                wtp = math.exp(seg.wtp_mu + seg.wtp_sigma * rng.standard_normal())
-                seats = 1 + int(rng.poisson(seg.extra_seats_mean))
-                account_mrr = self._best_plan_mrr(wtp, seats)
-                if account_mrr > 0.0:
-                    paying = True
-                    theta = float(rng.beta(seg.churn_alpha, seg.churn_beta))
-                    self.paying_accounts += 1
-                    self.mrr += account_mrr
-            elif rng.random() < seg.free_exit:
-                break
-        self.active_users -= 1
-        if paying:
-            self.paying_accounts -= 1
-            self.mrr -= account_mrr
+    def _set_seats(self, account: _Account, seats: int) -> None:
+        assert account.plan is not None
+        if account.plan.max_seats is not None and seats > account.plan.max_seats:
+            plan = self._best_plan(account, seats, require_gain=False)
+            if plan is None:
+                return  # no plan allows that many seats
+            account.plan = plan
+        account.seats = seats
+        self._bill(account)
+
+    def _downgrade(self, account: _Account) -> None:
+        assert account.plan is not None
+        current = max(account.seats, account.plan.min_seats) * account.plan.price_per_seat + account.plan.base_fee
+        plan = self._best_plan(account, account.seats, require_gain=False, cheaper_than=current)
+        if plan is not None:
+            account.plan = plan
+            self._bill(account)
+
+    def _bill(self, account: _Account) -> None:
+        plan = account.plan
+        assert plan is not None
+        mrr = max(account.seats, plan.min_seats) * plan.price_per_seat + plan.base_fee
+        if account.annual:
+            mrr *= 1.0 - plan.annual_discount
+        self.mrr += mrr - account.mrr
+        account.mrr = mrr
+        self.ledger.account_changed(self.env.now, account.id, AccountState.PAYING, round(mrr * 100), account.seats)
+
+    def _stop_paying(self, account: _Account) -> None:
+        """The account's tallies once it no longer pays (its record is the caller's)."""
+        account.paying, account.plan = False, None
+        self.paying_accounts -= 1
+        self.mrr -= account.mrr
+        account.mrr = 0.0
+
+    def _close(self, account: _Account) -> None:
+        if account.paying:
+            self._stop_paying(account)
+        account.gone = True
+        self.active_users -= account.members
+        self.ledger.account_changed(self.env.now, account.id, AccountState.GONE, 0, 0)
 
 
 def run_naive(scenario: Scenario, seed: int | None = None) -> NaiveResult:

@@ -10,7 +10,7 @@ from types import ModuleType
 
 import pytest
 
-from simulator import load_scenario, run
+from simulator import load_scenario, metrics, run
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 SIZES = ("10k", "100k", "1m")
@@ -44,6 +44,14 @@ def test_naive_model_is_deterministic_and_tracks_the_engine(naive: ModuleType) -
     assert first.users == sum(first.signups.values())
     assert len(first.active_users) == len(first.mrr) == 6
     assert 0 < first.paying_accounts[-1] < first.active_users[-1] <= first.users
+    # Its ledger holds the same story as its running tallies, so every metric reads it.
+    ledger = first.ledger
+    assert ledger.users == first.users
+    assert metrics.active_users(ledger).tolist() == first.active_users
+    assert metrics.paying_accounts(ledger).tolist() == first.paying_accounts
+    assert metrics.mrr(ledger) == pytest.approx(first.mrr, abs=0.005)
+    assert metrics.paid_seats(ledger)[-1] >= first.paying_accounts[-1]
+    assert metrics.signups_by_channel(ledger).sum(axis=1).tolist() == list(first.signups.values())
     # Same lifecycle, same channels: the signup count is close to the reference engine's.
     reference = {"engine": "simpy"} if "engine" in inspect.signature(run).parameters else {}
     engine_users = run(scenario, seed=3, **reference).ledger.users
