@@ -19,14 +19,14 @@ writes the same ledger (through `LedgerWriter`), so its results go through the s
 - each month, a paying account adds a seat, removes one and moves to a cheaper plan, each with
   its monthly probability; it churns with probability θ each month, or 1 − (1 − θ)^12 at each
   yearly renewal if it bills annually; a churning account moves back to the free plan with the
-  scenario's share, and otherwise leaves;
+  scenario's share (and may buy again), and otherwise leaves;
 - an activated user sends a negative-binomial number of invites, one a month while its account
   is active; an accepted invite brings a new user (viral channel) who joins the inviter's
   account with the scenario's seat share (a paying account then pays for one more seat) and
   otherwise opens an account of its own.
 
-Left out, as a first model would leave them: trials, reactivation of gone accounts and
-timeline interventions (the benchmark scenarios have none of them); time within the month.
+Left out, as a first model would leave them: trials and timeline interventions (the benchmark
+scenarios have neither), and time within the month.
 
     python benchmarks/naive_simpy.py benchmarks/scenarios/signups_10k.toml [--seed N]
 """
