@@ -22,6 +22,7 @@ from typing import IO, Any
 
 import simpy
 
+from simulator.engines.collector_pause import cyclic_collector_paused
 from simulator.engines.sampling import (
     BufferedExponential,
     LogNormalMonths,
@@ -141,14 +142,15 @@ class SimpyEngine:
             env.process(self._even_arrivals())
         for change in self.schedules.repricings:
             env.process(self._price_rise_for_existing(change))
-        if self.on_progress is None:
-            env.run(until=self.months)
-        else:
-            # Month by month, so a caller sees progress and may stop a stale run by raising
-            # from the callback. Same events in the same order as one run to the horizon.
-            for month in range(1, self.months + 1):
-                env.run(until=month)
-                self.on_progress(month / self.months)
+        with cyclic_collector_paused():
+            if self.on_progress is None:
+                env.run(until=self.months)
+            else:
+                # Month by month, so a caller sees progress and may stop a stale run by raising
+                # from the callback. Same events in the same order as one run to the horizon.
+                for month in range(1, self.months + 1):
+                    env.run(until=month)
+                    self.on_progress(month / self.months)
         for month in range(self.months):
             self.ledger.spent(month, SpendKind.PAID_MEDIA, self.schedules.paid_spend(month))
         return self.ledger.close()
