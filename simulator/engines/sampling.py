@@ -8,9 +8,12 @@ other kind of decision (common random numbers), so scenario differences are sign
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from simulator.scenario.models import DAYS_PER_MONTH, LogNormalDays
 
@@ -46,21 +49,21 @@ class RandomStreams:
         return self._generators[name]
 
 
-class BufferedExponential:
-    """Standard exponential draws served from blocks.
+class Buffered:
+    """Draws of one distribution served from blocks: `Buffered(rng.random)()` is one uniform.
 
     NOTE: for performance reasons. A scalar numpy draw costs about a microsecond of call
-    overhead; the engine takes one per event, so it reads from a refilled block instead.
+    overhead, and the SimPy engine takes several per user, so it reads from refilled blocks.
     """
 
-    def __init__(self, rng: np.random.Generator, block: int = 4096) -> None:
-        self._rng = rng
+    def __init__(self, draw_block: Callable[[int], NDArray[Any]], block: int = 4096) -> None:
+        self._draw_block = draw_block
         self._block = block
-        self._values: list[float] = []
+        self._values: list[Any] = []
 
-    def __call__(self) -> float:
+    def __call__(self) -> Any:
         if not self._values:
-            self._values = self._rng.standard_exponential(self._block).tolist()
+            self._values = self._draw_block(self._block).tolist()
         return self._values.pop()
 
 
@@ -79,9 +82,13 @@ class LogNormalMonths:
 
     def sample(self, rng: np.random.Generator) -> float:
         """One duration in months (0 when the median is 0)."""
+        return self.of_normal(float(rng.standard_normal()))
+
+    def of_normal(self, z: float) -> float:
+        """The duration in months at standard normal deviate `z` (0 when the median is 0)."""
         if self.mu == -math.inf:
             return 0.0
-        return float(math.exp(self.mu + self.sigma * rng.standard_normal()))
+        return math.exp(self.mu + self.sigma * z)
 
     @property
     def mean(self) -> float:

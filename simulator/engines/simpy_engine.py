@@ -14,17 +14,20 @@ Processes:
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import IO, Any
 
+import numpy as np
 import simpy
 
 from simulator.engines.collector_pause import cyclic_collector_paused
 from simulator.engines.sampling import (
-    BufferedExponential,
+    Buffered,
     LogNormalMonths,
     RandomStreams,
     negative_binomial_count,
@@ -129,9 +132,23 @@ class SimpyEngine:
         self.active_users = 0
         self.paying: set[Account] = set()
         self._exp = {
-            name: BufferedExponential(self.streams[name])
+            name: Buffered(self.streams[name].standard_exponential)
             for name in ("arrivals", "free_lifetime", "conversion", "expansion")
         }
+        self._uniform = {
+            name: Buffered(self.streams[name].random)
+            for name in ("channel", "segment", "activation", "acceptance", "expansion")
+        }
+        self._normal = Buffered(self.streams["activation"].standard_normal)
+        self._cumulative_shares = list(itertools.accumulate(self.segment_shares))
+        profile = self.streams["account_profile"]
+        self._profile_normal = Buffered(profile.standard_normal)
+        self._profile_uniform = Buffered(profile.random)
+        self._profile_exp = Buffered(profile.standard_exponential)
+        self._profile_churn = [_beta_draws(profile, c.alpha, c.beta) for c in self.churn]
+        self._profile_extra_seats = [
+            _poisson_draws(profile, scenario.segments[name].seats.initial_mean - 1.0) for name in self.segment_names
+        ]
 
     # --- running ------------------------------------------------------------------------
     def run(self) -> Ledger:
@@ -176,7 +193,7 @@ class SimpyEngine:
     def _arrivals(self) -> Process:
         env = self.env
         step = self.scenario.simulation.step_days / DAYS_PER_MONTH
-        channel_rng = self.streams["channel"]
+        channel_draw = self._uniform["channel"]
         draw = self._exp["arrivals"]
         while True:
             paid, organic, wom = self._channel_rates(env.now)
@@ -190,7 +207,7 @@ class SimpyEngine:
                 yield env.timeout(until_update)
                 continue
             yield env.timeout(wait)
-            u = channel_rng.random() * total
+            u = channel_draw() * total
             channel = Channel.PAID if u < paid else Channel.ORGANIC if u < paid + organic else Channel.WORD_OF_MOUTH
             self._signup(channel, self._draw_segment(), join=None, inviter=-1)
 
@@ -211,7 +228,8 @@ class SimpyEngine:
     def _draw_segment(self) -> int:
         if len(self.segment_shares) == 1:
             return 0
-        return int(self.streams["segment"].choice(len(self.segment_shares), p=self.segment_shares))
+        # The last cumulative share may fall a rounding error short of 1.
+        return min(bisect.bisect(self._cumulative_shares, self._uniform["segment"]()), len(self.segment_shares) - 1)
 
     def _signup(self, channel: Channel, segment: int, join: Account | None, inviter: int) -> None:
         """A person signs up: into a new account of their own, or into `join` as a member."""
@@ -224,9 +242,8 @@ class SimpyEngine:
                 "(a viral coefficient above 1 grows until the market is exhausted)"
             )
         flow = self.flows[self.schedules.flows[self.segment_names[segment]].at(env.now)]
-        rng = self.streams["activation"]
-        activates = rng.random() < flow.activation_probability
-        time_to_value = flow.time_to_value.sample(rng)
+        activates = self._uniform["activation"]() < flow.activation_probability
+        time_to_value = flow.time_to_value.of_normal(self._normal())
         activation_t = env.now + time_to_value if activates else INF
         self.ledger.spent(env.now, SpendKind.ONBOARDING, flow.cost_per_signup)
         if join is None:
@@ -246,8 +263,6 @@ class SimpyEngine:
     def _open_account(self, segment: int, owner_activation_t: float) -> Account:
         name = self.segment_names[segment]
         seg = self.scenario.segments[name]
-        churn = self.churn[segment]
-        rng = self.streams["account_profile"]
         model = self.monetization[segment].model
         state = AccountState.TRIAL if model in ("free_trial", "reverse_trial") else AccountState.FREE
         # Owner id: the user about to be recorded.
@@ -256,12 +271,12 @@ class SimpyEngine:
             id=account_id,
             segment=segment,
             owner_activation_t=owner_activation_t,
-            wtp=float(math.exp(math.log(seg.wtp.median) + seg.wtp.sigma * rng.standard_normal())),
-            churn_probability=float(rng.beta(churn.alpha, churn.beta)),
-            profile_seats=1 + int(rng.poisson(seg.seats.initial_mean - 1.0)),
-            annual_draw=float(rng.random()),
-            first_conversion_draw=float(rng.standard_exponential()),
-            first_exit_draw=float(rng.standard_exponential()),
+            wtp=math.exp(math.log(seg.wtp.median) + seg.wtp.sigma * self._profile_normal()),
+            churn_probability=self._profile_churn[segment](),
+            profile_seats=1 + self._profile_extra_seats[segment](),
+            annual_draw=self._profile_uniform(),
+            first_conversion_draw=self._profile_exp(),
+            first_exit_draw=self._profile_exp(),
             state=state,
         )
 
@@ -279,15 +294,15 @@ class SimpyEngine:
             return
         cycle = self.cycle_time[segment]
         delays = sorted(cycle.sample(self.streams["invites"]) for _ in range(count))
-        accept_rng = self.streams["acceptance"]
+        accept_draw = self._uniform["acceptance"]
         elapsed = 0.0
         for delay in delays:
             yield env.timeout(delay - elapsed)
             elapsed = delay
             if account.gone:
                 return  # churned before sending the rest: the realised K drops
-            accepted = accept_rng.random() < virality.acceptance_rate * self._remaining_share() * self.signup_factor
-            joins = accept_rng.random() < virality.seat_share
+            accepted = accept_draw() < virality.acceptance_rate * self._remaining_share() * self.signup_factor
+            joins = accept_draw() < virality.seat_share
             self.ledger.invite_sent(env.now, user, accepted)
             if not accepted:
                 continue
@@ -385,7 +400,7 @@ class SimpyEngine:
         expansion = self.expansion[account.segment]
         add, remove, down = expansion.seat_add_rate, expansion.seat_remove_rate, expansion.downgrade_rate
         rate = add + remove + down
-        rng = self.streams["expansion"]
+        move_draw = self._uniform["expansion"]
         draw = self._exp["expansion"]
         while True:
             # Competing seat and plan moves at a constant total rate: a move that does not
@@ -397,7 +412,7 @@ class SimpyEngine:
             yield env.timeout(wait)
             if account.epoch != epoch:
                 return PhaseEnd.ENDED_ELSEWHERE
-            u = rng.random() * rate
+            u = move_draw() * rate
             if u < add:
                 self._change_seats(account, account.seats + 1)
             elif u < add + remove:
@@ -411,7 +426,7 @@ class SimpyEngine:
         self.paying.discard(account)
         model = self.monetization[account.segment].model
         has_free_plan = model in ("freemium", "reverse_trial")
-        if has_free_plan and rng.random() < self.churn[account.segment].downgrade_to_free_share:
+        if has_free_plan and move_draw() < self.churn[account.segment].downgrade_to_free_share:
             self._set_state(account, AccountState.FREE)
             return PhaseEnd.TO_FREE
         self._close(account)
@@ -512,6 +527,14 @@ class SimpyEngine:
     def _close(self, account: Account) -> None:
         self.active_users -= account.members
         self._set_state(account, AccountState.GONE)
+
+
+def _beta_draws(rng: np.random.Generator, alpha: float, beta: float) -> Buffered:
+    return Buffered(lambda n: rng.beta(alpha, beta, n))
+
+
+def _poisson_draws(rng: np.random.Generator, mean: float) -> Buffered:
+    return Buffered(lambda n: rng.poisson(mean, n))
 
 
 def run_simpy(
