@@ -7,9 +7,13 @@ only when it changes and is accrued into months by the ledger.
 Processes:
 - `_arrivals` and `_even_arrivals`: paid, organic and word-of-mouth signups, whose rate is
   recomputed at every arrival and at least once per `simulation.step_days`;
-- `_user_life`: a user's activation and the invites it sends;
+- `_send_invites`: the invites a user sends, from its activation on;
 - `_account_life`: trial, free, paying phases of an account, down to churn;
 - `_reprice`: a price rise reaching an existing account at its next renewal.
+
+A user's activation and a never-activated account's departure are single events: a timeout
+whose callback does the work. A process would cost two more events (its start and its end),
+and most users and accounts have nothing else to do.
 """
 
 from __future__ import annotations
@@ -249,7 +253,10 @@ class SimpyEngine:
         if join is None:
             account = self._open_account(segment, activation_t)
             user = self.ledger.user_signed_up(env.now, channel, segment, account.id, inviter)
-            env.process(self._account_life(account))
+            if activates or self.monetization[segment].model in ("free_trial", "reverse_trial"):
+                env.process(self._account_life(account))
+            else:
+                self._leave_unactivated_later(account)
         else:
             account = join
             user = self.ledger.user_signed_up(env.now, channel, segment, account.id, inviter)
@@ -258,7 +265,7 @@ class SimpyEngine:
                 self._change_seats(account, account.seats + 1)
         self.active_users += 1
         if activates:
-            env.process(self._user_life(user, account, segment, time_to_value))
+            env.timeout(time_to_value).callbacks.append(lambda _: self._activate(user, account, segment))
 
     def _open_account(self, segment: int, owner_activation_t: float) -> Account:
         name = self.segment_names[segment]
@@ -281,17 +288,20 @@ class SimpyEngine:
         )
 
     # --- users ---------------------------------------------------------------------------
-    def _user_life(self, user: int, account: Account, segment: int, time_to_value: float) -> Process:
-        """Activation, then invites at their cycle times while the user's account lives."""
-        env = self.env
-        yield env.timeout(time_to_value)
+    def _activate(self, user: int, account: Account, segment: int) -> None:
+        """The user reaches first value, unless its account left first; then its invites."""
         if account.gone:
             return
-        self.ledger.user_activated(env.now, user)
+        self.ledger.user_activated(self.env.now, user)
         virality = self.virality[segment]
         count = negative_binomial_count(self.streams["invites"], virality.invites_per_user, virality.dispersion)
-        if count == 0:
-            return
+        if count > 0:
+            self.env.process(self._send_invites(user, account, segment, count))
+
+    def _send_invites(self, user: int, account: Account, segment: int, count: int) -> Process:
+        """`count` invites at their cycle times after activation, while the user's account lives."""
+        env = self.env
+        virality = self.virality[segment]
         cycle = self.cycle_time[segment]
         delays = sorted(cycle.sample(self.streams["invites"]) for _ in range(count))
         accept_draw = self._uniform["acceptance"]
@@ -314,6 +324,7 @@ class SimpyEngine:
 
     # --- accounts --------------------------------------------------------------------------
     def _account_life(self, account: Account) -> Process:
+        """Without a trial, only accounts whose owner activates come here (see `_signup`)."""
         env = self.env
         monetization = self.monetization[account.segment]
         if monetization.model in ("free_trial", "reverse_trial"):
@@ -334,9 +345,6 @@ class SimpyEngine:
             else:
                 self._set_state(account, AccountState.FREE)
         elif monetization.model == "paid_only":
-            if account.owner_activation_t == INF:
-                yield from self._leave_unactivated(account)
-                return
             yield env.timeout(account.owner_activation_t - env.now)
             plan = self._best_plan(account, self._seats_wanted(account))
             if plan is None:
@@ -345,6 +353,12 @@ class SimpyEngine:
             yield from self._paying(account, plan)
             return
         yield from self._free_phases(account)
+
+    def _leave_unactivated_later(self, account: Account) -> None:
+        """Without a trial, an account whose owner never activates only leaves: one event."""
+        hazard = self.churn[account.segment].unactivated_hazard
+        if hazard > 0:
+            self.env.timeout(account.first_exit_draw / hazard).callbacks.append(lambda _: self._close(account))
 
     def _leave_unactivated(self, account: Account) -> Process:
         hazard = self.churn[account.segment].unactivated_hazard
