@@ -8,12 +8,15 @@ Processes:
 - `_arrivals` and `_even_arrivals`: paid, organic and word-of-mouth signups, whose rate is
   recomputed at every arrival and at least once per `simulation.step_days`;
 - `_send_invites`: the invites a user sends, from its activation on;
-- `_account_life`: trial, free, paying phases of an account, down to churn;
+- `_account_life`: a trial, or a paid-only account's wait for its owner's activation, and
+  what follows;
+- `_paying`: a paying phase, with its seat and plan moves, down to churn at a renewal;
 - `_reprice`: a price rise reaching an existing account at its next renewal.
 
-A user's activation and a never-activated account's departure are single events: a timeout
-whose callback does the work. A process would cost two more events (its start and its end),
-and most users and accounts have nothing else to do.
+A user's activation, a free phase (ending in an exit or a purchase, whichever comes first)
+and a never-activated account's departure are single events: a timeout whose callback does
+the work. A process would cost two more events (its start and its end), and most users and
+accounts have nothing else to do.
 """
 
 from __future__ import annotations
@@ -253,10 +256,13 @@ class SimpyEngine:
         if join is None:
             account = self._open_account(segment, activation_t)
             user = self.ledger.user_signed_up(env.now, channel, segment, account.id, inviter)
-            if activates or self.monetization[segment].model in ("free_trial", "reverse_trial"):
-                env.process(self._account_life(account))
-            else:
+            model = self.monetization[segment].model
+            if model == "freemium":
+                self._start_free_phase(account, account.first_exit_draw, account.first_conversion_draw)
+            elif model == "paid_only" and not activates:
                 self._leave_unactivated_later(account)
+            else:
+                env.process(self._account_life(account))
         else:
             account = join
             user = self.ledger.user_signed_up(env.now, channel, segment, account.id, inviter)
@@ -265,7 +271,7 @@ class SimpyEngine:
                 self._change_seats(account, account.seats + 1)
         self.active_users += 1
         if activates:
-            env.timeout(time_to_value).callbacks.append(lambda _: self._activate(user, account, segment))
+            self._after(time_to_value, lambda: self._activate(user, account, segment))
 
     def _open_account(self, segment: int, owner_activation_t: float) -> Account:
         name = self.segment_names[segment]
@@ -324,7 +330,7 @@ class SimpyEngine:
 
     # --- accounts --------------------------------------------------------------------------
     def _account_life(self, account: Account) -> Process:
-        """Without a trial, only accounts whose owner activates come here (see `_signup`)."""
+        """The trial, or the wait for a paid-only account's activation (see `_signup`)."""
         env = self.env
         monetization = self.monetization[account.segment]
         if monetization.model in ("free_trial", "reverse_trial"):
@@ -339,62 +345,62 @@ class SimpyEngine:
                 ended = yield from self._paying(account, plan)
                 if ended != PhaseEnd.TO_FREE:
                     return
-            elif monetization.model == "free_trial":
+                self._start_free_phase(account, account.first_exit_draw, account.first_conversion_draw)
+                return
+            if monetization.model == "free_trial":
                 self._close(account)
                 return
-            else:
-                self._set_state(account, AccountState.FREE)
-        elif monetization.model == "paid_only":
+            self._set_state(account, AccountState.FREE)
+            self._start_free_phase(account, account.first_exit_draw, account.first_conversion_draw)
+            return
+        if monetization.model == "paid_only":
             yield env.timeout(account.owner_activation_t - env.now)
             plan = self._best_plan(account, self._seats_wanted(account))
             if plan is None:
                 self._close(account)
                 return
             yield from self._paying(account, plan)
-            return
-        yield from self._free_phases(account)
 
     def _leave_unactivated_later(self, account: Account) -> None:
         """Without a trial, an account whose owner never activates only leaves: one event."""
         hazard = self.churn[account.segment].unactivated_hazard
         if hazard > 0:
-            self.env.timeout(account.first_exit_draw / hazard).callbacks.append(lambda _: self._close(account))
+            self._after(account.first_exit_draw / hazard, lambda: self._close(account))
 
-    def _leave_unactivated(self, account: Account) -> Process:
-        hazard = self.churn[account.segment].unactivated_hazard
-        if hazard > 0:
-            yield self.env.timeout(account.first_exit_draw / hazard)
-            self._close(account)
-
-    def _free_phases(self, account: Account) -> Process:
-        """Free until the account goes inactive or buys; a paying phase may end back here."""
-        env = self.env
+    def _start_free_phase(self, account: Account, exit_draw: float, conversion_draw: float) -> None:
+        """Free, from the owner's activation on, until the account goes inactive or buys: one
+        event, at whichever comes first. `exit_draw` and `conversion_draw` are standard
+        exponentials (the account's first ones in its first free phase)."""
         if account.owner_activation_t == INF:
-            yield from self._leave_unactivated(account)
+            self._leave_unactivated_later(account)
             return
-        if account.owner_activation_t > env.now:
-            yield env.timeout(account.owner_activation_t - env.now)
         churn = self.churn[account.segment]
         conversion_hazard = self.monetization[account.segment].conversion_hazard
-        exit_draw, conversion_draw = account.first_exit_draw, account.first_conversion_draw
-        while True:
-            to_exit = exit_draw / churn.free_hazard if churn.free_hazard > 0 else INF
-            to_buy = conversion_draw / conversion_hazard if conversion_hazard > 0 else INF
-            if to_buy < to_exit:
-                yield env.timeout(to_buy)
-                plan = self._best_plan(account, self._seats_wanted(account))
-                if plan is not None:
-                    ended = yield from self._paying(account, plan)
-                    if ended != PhaseEnd.TO_FREE:
-                        return
-                    exit_draw, conversion_draw = self._exp["free_lifetime"](), self._exp["conversion"]()
-                    continue
-                to_exit -= to_buy  # weighed the plans once and found none worth its price
-            if to_exit == INF:
-                return
-            yield env.timeout(to_exit)
-            self._close(account)
-            return
+        to_exit = exit_draw / churn.free_hazard if churn.free_hazard > 0 else INF
+        to_buy = conversion_draw / conversion_hazard if conversion_hazard > 0 else INF
+        wait = max(account.owner_activation_t - self.env.now, 0.0)
+        if to_buy < to_exit:
+            self._after(wait + to_buy, lambda: self._weigh_plans(account, to_exit - to_buy))
+        elif to_exit < INF:
+            self._after(wait + to_exit, lambda: self._close(account))
+
+    def _weigh_plans(self, account: Account, to_exit: float) -> None:
+        """A free account's time to buy: the best plan, if one is worth its price, or back to
+        waiting for the exit `to_exit` months away (INF: none)."""
+        plan = self._best_plan(account, self._seats_wanted(account))
+        if plan is not None:
+            self.env.process(self._paying_then_free(account, plan))
+        elif to_exit < INF:
+            self._after(to_exit, lambda: self._close(account))
+
+    def _paying_then_free(self, account: Account, plan: str) -> Process:
+        ended = yield from self._paying(account, plan)
+        if ended == PhaseEnd.TO_FREE:
+            self._start_free_phase(account, self._exp["free_lifetime"](), self._exp["conversion"]())
+
+    def _after(self, delay: float, action: Callable[[], None]) -> None:
+        """Do `action` `delay` months from now, as one event."""
+        self.env.timeout(delay).callbacks.append(lambda _: action())
 
     def _paying(self, account: Account, plan: str) -> Generator[simpy.Event, Any, PhaseEnd]:
         """A paying phase: seat and plan moves until churn at a renewal."""
