@@ -16,8 +16,8 @@ shared machine. Prints one JSON object with --json (a short table otherwise):
 
     python benchmarks/run.py --json [--out FILE] [--quick] [--skip-slow-1m] [--parts scaling memory replications]
 
-The full run takes about 8 minutes on 2 idle cores, 4 of them the SimPy engine at 10^6
-(--skip-slow-1m leaves out the naive model and the SimPy engine at 10^6). --quick is a smoke
+The full run takes about 100 s on 2 idle cores, 70 s of them the naive model and the SimPy
+engine at 10^6 (--skip-slow-1m leaves those two out). --quick is a smoke
 version (under a minute): 10^4 signups only, memory on 10^5, 10 replications of 10^4. Its
 figures are not comparable with the targets, and say so.
 """
@@ -356,7 +356,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES), help="engines to time")
     parser.add_argument("--sizes", nargs="+", choices=list(SCENARIOS), help="scaling sizes (default: all)")
     parser.add_argument(
-        "--skip-slow-1m", action="store_true", help="time only the fast engine at 10^6 (naive and SimPy take minutes)"
+        "--skip-slow-1m",
+        action="store_true",
+        help="time only the fast engine at 10^6 (the naive model and the SimPy engine take about a minute)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs per measurement, fastest kept")
     parser.add_argument("--reps", type=int, default=None, help="replications for the pool figure (default 100)")
