@@ -289,3 +289,19 @@ def test_fast_engine_state_growing_from_a_few_rows_gives_the_same_ledger(name: s
             np.testing.assert_array_equal(a, b, err_msg=field.name)
         else:
             assert a == b, field.name
+
+
+@engines
+def test_a_paid_only_owner_whose_account_buys_nothing_is_not_counted_as_activated(engine: str) -> None:
+    # At the owner's activation the account weighs the plans and, finding none worth its price
+    # (willingness to pay far below the price), leaves in that same instant: both engines let
+    # the account decide first, so the owner never counts as activated.
+    cheap = _paid_only(
+        segments={"everyone": {"wtp": {"median": 1, "sigma": 0.1}}},
+        onboarding={"self_serve": {"time_to_value": {"median_days": 2}}},
+    )
+    ledger = run(cheap, engine=engine).ledger
+    assert ledger.users > 1000
+    assert metrics.new_paying_accounts(ledger).sum() == 0
+    assert np.isnan(ledger.user_activated_t).all()
+    assert (ledger.user_left_t < ledger.months).mean() > 0.99

@@ -8,13 +8,13 @@ Processes:
 - `_arrivals` and `_even_arrivals`: paid, organic and word-of-mouth signups, whose rate is
   recomputed at every arrival and at least once per `simulation.step_days`;
 - `_send_invites`: the invites a user sends, from its activation on;
-- `_account_life`: a trial, or a paid-only account's wait for its owner's activation, and
-  what follows;
+- `_trial`: a trial account's trial, and what follows it;
 - `_paying`: a paying phase, with its seat and plan moves, down to churn at a renewal;
 - `_reprice`: a price rise reaching an existing account at its next renewal.
 
-A user's activation, a free phase (ending in an exit or a purchase, whichever comes first)
-and a never-activated account's departure are single events: a timeout whose callback does
+A user's activation, a free phase (ending in an exit or a purchase, whichever comes first), a
+paid-only account's purchase decision and a never-activated account's departure are single
+events: a timeout whose callback does
 the work. A process would cost two more events (its start and its end), and most users and
 accounts have nothing else to do.
 """
@@ -256,13 +256,19 @@ class SimpyEngine:
         if join is None:
             account = self._open_account(segment, activation_t)
             user = self.ledger.user_signed_up(env.now, channel, segment, account.id, inviter)
+            # Scheduled before the owner's activation below: at the same instant, the account
+            # acts first (a paid-only account that buys nothing leaves before its owner counts
+            # as activated, as in the fast engine).
             model = self.monetization[segment].model
             if model == "freemium":
                 self._start_free_phase(account, account.first_exit_draw, account.first_conversion_draw)
-            elif model == "paid_only" and not activates:
-                self._leave_unactivated_later(account)
+            elif model == "paid_only":
+                if activates:
+                    self._after(time_to_value, lambda: self._buy_or_leave(account))
+                else:
+                    self._leave_unactivated_later(account)
             else:
-                env.process(self._account_life(account))
+                env.process(self._trial(account))
         else:
             account = join
             user = self.ledger.user_signed_up(env.now, channel, segment, account.id, inviter)
@@ -329,37 +335,35 @@ class SimpyEngine:
                 self._signup(Channel.VIRAL, segment, join=None, inviter=user)
 
     # --- accounts --------------------------------------------------------------------------
-    def _account_life(self, account: Account) -> Process:
-        """The trial, or the wait for a paid-only account's activation (see `_signup`)."""
+    def _trial(self, account: Account) -> Process:
+        """A trial account's trial, and what follows it."""
         env = self.env
         monetization = self.monetization[account.segment]
-        if monetization.model in ("free_trial", "reverse_trial"):
-            trial = monetization.trial
-            yield env.timeout(trial.length_days / DAYS_PER_MONTH)
-            activated = account.owner_activation_t <= env.now
-            p_buy = trial.conversion_activated if activated else trial.conversion_not_activated
-            wants = self.streams["conversion"].random() < p_buy
-            plan = self._best_plan(account, self._seats_wanted(account)) if wants else None
-            self.ledger.trial_ended(env.now, account.id, plan is not None)
-            if plan is not None:
-                ended = yield from self._paying(account, plan)
-                if ended != PhaseEnd.TO_FREE:
-                    return
+        trial = monetization.trial
+        yield env.timeout(trial.length_days / DAYS_PER_MONTH)
+        activated = account.owner_activation_t <= env.now
+        p_buy = trial.conversion_activated if activated else trial.conversion_not_activated
+        wants = self.streams["conversion"].random() < p_buy
+        plan = self._best_plan(account, self._seats_wanted(account)) if wants else None
+        self.ledger.trial_ended(env.now, account.id, plan is not None)
+        if plan is not None:
+            ended = yield from self._paying(account, plan)
+            if ended == PhaseEnd.TO_FREE:
                 self._start_free_phase(account, account.first_exit_draw, account.first_conversion_draw)
-                return
-            if monetization.model == "free_trial":
-                self._close(account)
-                return
-            self._set_state(account, AccountState.FREE)
-            self._start_free_phase(account, account.first_exit_draw, account.first_conversion_draw)
             return
-        if monetization.model == "paid_only":
-            yield env.timeout(account.owner_activation_t - env.now)
-            plan = self._best_plan(account, self._seats_wanted(account))
-            if plan is None:
-                self._close(account)
-                return
-            yield from self._paying(account, plan)
+        if monetization.model == "free_trial":
+            self._close(account)
+            return
+        self._set_state(account, AccountState.FREE)
+        self._start_free_phase(account, account.first_exit_draw, account.first_conversion_draw)
+
+    def _buy_or_leave(self, account: Account) -> None:
+        """A paid-only account at its owner's activation: the best plan worth its price, or it leaves."""
+        plan = self._best_plan(account, self._seats_wanted(account))
+        if plan is None:
+            self._close(account)
+        else:
+            self.env.process(self._paying(account, plan))
 
     def _leave_unactivated_later(self, account: Account) -> None:
         """Without a trial, an account whose owner never activates only leaves: one event."""
