@@ -14,8 +14,9 @@ writes the same ledger (through `LedgerWriter`), so its results go through the s
   monthly churn probability θ ~ Beta(α, β) and whether it would bill annually;
 - each month, an activated free account upgrades with probability 1 − exp(−conversion_hazard)
   to the plan with the largest surplus (seats × willingness to pay × plan value − bill), if
-  any; otherwise it goes inactive with probability 1 − exp(−free_hazard); a never-activated
-  account leaves with probability 1 − exp(−unactivated_hazard);
+  any (if none, it does not weigh the plans again in this free phase); otherwise it goes
+  inactive with probability 1 − exp(−free_hazard); a never-activated account leaves with
+  probability 1 − exp(−unactivated_hazard);
 - each month, a paying account adds a seat, removes one and moves to a cheaper plan, each with
   its monthly probability; it churns with probability θ each month, or 1 − (1 − θ)^12 at each
   yearly renewal if it bills annually; a churning account moves back to the free plan with the
@@ -105,6 +106,7 @@ class _Account:
     seats: int = 0
     mrr: float = 0.0
     months_paid: int = 0
+    found_no_plan: bool = False
 
 
 @dataclass
@@ -137,26 +139,29 @@ class NaiveModel:
         )
         self.plans = list(scenario.pricing.plans.values())
         self.segments: list[_Segment] = []
+        shares = scenario.segment_shares()  # scaled to sum to 1 exactly
         for index, (name, seg) in enumerate(scenario.segments.items()):
             flow = scenario.onboarding[seg.flow]
             churn = scenario.segment_churn(name)
             virality = scenario.segment_virality(name)
             expansion = scenario.segment_expansion(name)
+            monetization = scenario.segment_monetization(name)
+            has_free_plan = monetization.model in ("freemium", "reverse_trial")  # to move back to
             self.segments.append(
                 _Segment(
                     index=index,
-                    share=seg.share,
+                    share=shares[index],
                     activation=flow.activation_probability,
                     onboarding_cost=flow.cost_per_signup,
                     wtp_mu=math.log(seg.wtp.median),
                     wtp_sigma=seg.wtp.sigma,
                     extra_seats_mean=seg.seats.initial_mean - 1.0,
-                    convert=monthly_probability(scenario.segment_monetization(name).conversion_hazard),
+                    convert=monthly_probability(monetization.conversion_hazard),
                     free_exit=monthly_probability(churn.free_hazard),
                     unactivated_exit=monthly_probability(churn.unactivated_hazard),
                     churn_alpha=churn.alpha,
                     churn_beta=churn.beta,
-                    to_free=churn.downgrade_to_free_share,
+                    to_free=churn.downgrade_to_free_share if has_free_plan else 0.0,
                     seat_add=monthly_probability(expansion.seat_add_rate),
                     seat_remove=monthly_probability(expansion.seat_remove_rate),
                     downgrade=monthly_probability(expansion.downgrade_rate),
@@ -295,6 +300,7 @@ class NaiveModel:
             if renewal and rng.random() < churn:
                 if rng.random() < seg.to_free:
                     self._stop_paying(account)
+                    account.found_no_plan = False  # a new free phase
                     self.ledger.account_changed(self.env.now, account.id, AccountState.FREE, 0, 0)
                 else:
                     self._close(account)
@@ -308,19 +314,24 @@ class NaiveModel:
         elif not account.activated:
             if rng.random() < seg.unactivated_exit:
                 self._close(account)
-        elif rng.random() < seg.convert:
-            if account.profile_seats == 0:
-                self._draw_traits(account)
-            seats = max(account.profile_seats, account.members)
-            plan = self._best_plan(account, seats, require_gain=True)
-            if plan is not None:
-                account.paying, account.plan, account.seats = True, plan, seats
-                account.annual = account.annual_draw < plan.annual_share
-                account.months_paid = 0
-                self.paying_accounts += 1
-                self._bill(account)
-        elif rng.random() < seg.free_exit:
-            self._close(account)
+        else:
+            # A free account that weighed the plans and found none worth its price does not
+            # weigh them again until its next free phase (as in the engines).
+            if not account.found_no_plan and rng.random() < seg.convert:
+                if account.profile_seats == 0:
+                    self._draw_traits(account)
+                seats = max(account.profile_seats, account.members)
+                plan = self._best_plan(account, seats, require_gain=True)
+                if plan is not None:
+                    account.paying, account.plan, account.seats = True, plan, seats
+                    account.annual = account.annual_draw < plan.annual_share
+                    account.months_paid = 0
+                    self.paying_accounts += 1
+                    self._bill(account)
+                    return
+                account.found_no_plan = True
+            if rng.random() < seg.free_exit:
+                self._close(account)
 
     def _best_plan(
         self, account: _Account, seats: int, require_gain: bool, cheaper_than: float = math.inf
