@@ -135,6 +135,7 @@ class SimpyEngine:
         trial = scenario.monetization.trial
         gated = scenario.monetization.model in ("free_trial", "reverse_trial") and trial.card_required
         self.signup_factor = trial.card_signup_factor if gated else 1.0
+        self.max_users = scenario.simulation.max_users
         self.signups = 0
         self.active_users = 0
         self.paying: set[Account] = set()
@@ -148,6 +149,19 @@ class SimpyEngine:
         }
         self._normal = Buffered(self.streams["activation"].standard_normal)
         self._cumulative_shares = list(itertools.accumulate(self.segment_shares))
+        # NOTE: for performance reasons. What a signup looks up, resolved once per segment.
+        self._flow_schedule = [self.schedules.flows[name] for name in self.segment_names]
+        self._model = [m.model for m in self.monetization]
+        self._initial_state = [
+            AccountState.TRIAL if model in ("free_trial", "reverse_trial") else AccountState.FREE
+            for model in self._model
+        ]
+        self._wtp_log_median = [math.log(scenario.segments[name].wtp.median) for name in self.segment_names]
+        self._wtp_sigma = [scenario.segments[name].wtp.sigma for name in self.segment_names]
+        acq = scenario.acquisition
+        self._innovation = acq.organic.innovation_rate * scenario.market.size
+        self._poisson_organic = acq.organic.arrivals == "poisson"
+        self._paid_rate_at: tuple[float, float] = (math.nan, 0.0)  # (budget, signups a month)
         profile = self.streams["account_profile"]
         self._profile_normal = Buffered(profile.standard_normal)
         self._profile_uniform = Buffered(profile.random)
@@ -186,12 +200,13 @@ class SimpyEngine:
     def _channel_rates(self, t: float) -> tuple[float, float, float]:
         """Signups per month now from paid, organic (Poisson part) and word of mouth."""
         acq = self.scenario.acquisition
-        market = self.scenario.market.size
         remaining = self._remaining_share()
         budget = self.schedules.paid_budget.at(t)
-        paid = acq.paid.signups_per_month(budget)
-        organic = acq.organic.innovation_rate * market
-        if acq.organic.arrivals == "poisson":
+        if budget != self._paid_rate_at[0]:  # the budget changes rarely: its rate is kept
+            self._paid_rate_at = (budget, acq.paid.signups_per_month(budget))
+        paid = self._paid_rate_at[1]
+        organic = self._innovation
+        if self._poisson_organic:
             organic += acq.organic.signups_per_month * (1.0 + acq.organic.monthly_growth) ** t
         word_of_mouth = acq.word_of_mouth.imitation_rate * self.active_users
         scale = remaining * self.signup_factor
@@ -242,29 +257,30 @@ class SimpyEngine:
         """A person signs up: into a new account of their own, or into `join` as a member."""
         env = self.env
         self.signups += 1
-        if self.signups > self.scenario.simulation.max_users:
+        if self.signups > self.max_users:
             raise SimulationLimitError(
                 f"simulation.max_users ({self.scenario.simulation.max_users:,}) reached at month "
                 f"{env.now:.1f}; raise it, or check market.size and virality "
                 "(a viral coefficient above 1 grows until the market is exhausted)"
             )
-        flow = self.flows[self.schedules.flows[self.segment_names[segment]].at(env.now)]
+        flow = self.flows[self._flow_schedule[segment].at(env.now)]
         activates = self._uniform["activation"]() < flow.activation_probability
         time_to_value = flow.time_to_value.of_normal(self._normal())
         activation_t = env.now + time_to_value if activates else INF
-        self.ledger.spent(env.now, SpendKind.ONBOARDING, flow.cost_per_signup)
+        if flow.cost_per_signup > 0:
+            self.ledger.spent(env.now, SpendKind.ONBOARDING, flow.cost_per_signup)
         if join is None:
             account = self._open_account(segment, activation_t)
             user = self.ledger.user_signed_up(env.now, channel, segment, account.id, inviter)
             # Scheduled before the owner's activation below: at the same instant, the account
             # acts first (a paid-only account that buys nothing leaves before its owner counts
             # as activated, as in the fast engine).
-            model = self.monetization[segment].model
+            model = self._model[segment]
             if model == "freemium":
                 self._start_free_phase(account, account.first_exit_draw, account.first_conversion_draw)
             elif model == "paid_only":
                 if activates:
-                    self._after(time_to_value, lambda: self._buy_or_leave(account))
+                    self._after(time_to_value, lambda _: self._buy_or_leave(account))
                 else:
                     self._leave_unactivated_later(account)
             else:
@@ -277,20 +293,17 @@ class SimpyEngine:
                 self._change_seats(account, account.seats + 1)
         self.active_users += 1
         if activates:
-            self._after(time_to_value, lambda: self._activate(user, account, segment))
+            self._after(time_to_value, lambda _: self._activate(user, account, segment))
 
     def _open_account(self, segment: int, owner_activation_t: float) -> Account:
-        name = self.segment_names[segment]
-        seg = self.scenario.segments[name]
-        model = self.monetization[segment].model
-        state = AccountState.TRIAL if model in ("free_trial", "reverse_trial") else AccountState.FREE
+        state = self._initial_state[segment]
         # Owner id: the user about to be recorded.
         account_id = self.ledger.new_account(self.env.now, self.ledger.next_user_id, state)
         return Account(
             id=account_id,
             segment=segment,
             owner_activation_t=owner_activation_t,
-            wtp=math.exp(math.log(seg.wtp.median) + seg.wtp.sigma * self._profile_normal()),
+            wtp=math.exp(self._wtp_log_median[segment] + self._wtp_sigma[segment] * self._profile_normal()),
             churn_probability=self._profile_churn[segment](),
             profile_seats=1 + self._profile_extra_seats[segment](),
             annual_draw=self._profile_uniform(),
@@ -369,7 +382,7 @@ class SimpyEngine:
         """Without a trial, an account whose owner never activates only leaves: one event."""
         hazard = self.churn[account.segment].unactivated_hazard
         if hazard > 0:
-            self._after(account.first_exit_draw / hazard, lambda: self._close(account))
+            self._after(account.first_exit_draw / hazard, lambda _: self._close(account))
 
     def _start_free_phase(self, account: Account, exit_draw: float, conversion_draw: float) -> None:
         """Free, from the owner's activation on, until the account goes inactive or buys: one
@@ -384,9 +397,9 @@ class SimpyEngine:
         to_buy = conversion_draw / conversion_hazard if conversion_hazard > 0 else INF
         wait = max(account.owner_activation_t - self.env.now, 0.0)
         if to_buy < to_exit:
-            self._after(wait + to_buy, lambda: self._weigh_plans(account, to_exit - to_buy))
+            self._after(wait + to_buy, lambda _: self._weigh_plans(account, to_exit - to_buy))
         elif to_exit < INF:
-            self._after(wait + to_exit, lambda: self._close(account))
+            self._after(wait + to_exit, lambda _: self._close(account))
 
     def _weigh_plans(self, account: Account, to_exit: float) -> None:
         """A free account's time to buy: the best plan, if one is worth its price, or back to
@@ -395,16 +408,16 @@ class SimpyEngine:
         if plan is not None:
             self.env.process(self._paying_then_free(account, plan))
         elif to_exit < INF:
-            self._after(to_exit, lambda: self._close(account))
+            self._after(to_exit, lambda _: self._close(account))
 
     def _paying_then_free(self, account: Account, plan: str) -> Process:
         ended = yield from self._paying(account, plan)
         if ended == PhaseEnd.TO_FREE:
             self._start_free_phase(account, self._exp["free_lifetime"](), self._exp["conversion"]())
 
-    def _after(self, delay: float, action: Callable[[], None]) -> None:
-        """Do `action` `delay` months from now, as one event."""
-        self.env.timeout(delay).callbacks.append(lambda _: action())
+    def _after(self, delay: float, action: Callable[[simpy.Event], None]) -> None:
+        """Do `action` (given the event) `delay` months from now, as one event."""
+        self.env.timeout(delay).callbacks.append(action)
 
     def _paying(self, account: Account, plan: str) -> Generator[simpy.Event, Any, PhaseEnd]:
         """A paying phase: seat and plan moves until churn at a renewal."""
