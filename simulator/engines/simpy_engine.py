@@ -34,9 +34,9 @@ import simpy
 
 from simulator.engines.collector_pause import cyclic_collector_paused
 from simulator.engines.sampling import (
-    Buffered,
     LogNormalMonths,
     RandomStreams,
+    buffered,
     negative_binomial_count,
     periods_survived,
 )
@@ -140,14 +140,14 @@ class SimpyEngine:
         self.active_users = 0
         self.paying: set[Account] = set()
         self._exp = {
-            name: Buffered(self.streams[name].standard_exponential)
+            name: buffered(self.streams[name].standard_exponential)
             for name in ("arrivals", "free_lifetime", "conversion", "expansion")
         }
         self._uniform = {
-            name: Buffered(self.streams[name].random)
+            name: buffered(self.streams[name].random)
             for name in ("channel", "segment", "activation", "acceptance", "expansion")
         }
-        self._normal = Buffered(self.streams["activation"].standard_normal)
+        self._normal = buffered(self.streams["activation"].standard_normal)
         self._cumulative_shares = list(itertools.accumulate(self.segment_shares))
         # NOTE: for performance reasons. What a signup looks up, resolved once per segment.
         self._flow_schedule = [self.schedules.flows[name] for name in self.segment_names]
@@ -161,11 +161,10 @@ class SimpyEngine:
         acq = scenario.acquisition
         self._innovation = acq.organic.innovation_rate * scenario.market.size
         self._poisson_organic = acq.organic.arrivals == "poisson"
-        self._paid_rate_at: tuple[float, float] = (math.nan, 0.0)  # (budget, signups a month)
         profile = self.streams["account_profile"]
-        self._profile_normal = Buffered(profile.standard_normal)
-        self._profile_uniform = Buffered(profile.random)
-        self._profile_exp = Buffered(profile.standard_exponential)
+        self._profile_normal = buffered(profile.standard_normal)
+        self._profile_uniform = buffered(profile.random)
+        self._profile_exp = buffered(profile.standard_exponential)
         self._profile_churn = [_beta_draws(profile, c.alpha, c.beta) for c in self.churn]
         self._profile_extra_seats = [
             _poisson_draws(profile, scenario.segments[name].seats.initial_mean - 1.0) for name in self.segment_names
@@ -197,34 +196,34 @@ class SimpyEngine:
     def _remaining_share(self) -> float:
         return max(0.0, 1.0 - self.signups / self.scenario.market.size)
 
-    def _channel_rates(self, t: float) -> tuple[float, float, float]:
-        """Signups per month now from paid, organic (Poisson part) and word of mouth."""
-        acq = self.scenario.acquisition
-        remaining = self._remaining_share()
-        budget = self.schedules.paid_budget.at(t)
-        if budget != self._paid_rate_at[0]:  # the budget changes rarely: its rate is kept
-            self._paid_rate_at = (budget, acq.paid.signups_per_month(budget))
-        paid = self._paid_rate_at[1]
-        organic = self._innovation
-        if self._poisson_organic:
-            organic += acq.organic.signups_per_month * (1.0 + acq.organic.monthly_growth) ** t
-        word_of_mouth = acq.word_of_mouth.imitation_rate * self.active_users
-        scale = remaining * self.signup_factor
-        return paid * scale, organic * scale, word_of_mouth * scale
-
     def _arrivals(self) -> Process:
+        """Paid, organic and word-of-mouth signups, one event each."""
         env = self.env
+        acq = self.scenario.acquisition
+        market = self.scenario.market.size
         step = self.scenario.simulation.step_days / DAYS_PER_MONTH
         channel_draw = self._uniform["channel"]
         draw = self._exp["arrivals"]
+        budget = self.schedules.paid_budget
+        paid_rate, budget_until = 0.0, -INF  # the budget's rate, and when the budget next changes
         while True:
-            paid, organic, wom = self._channel_rates(env.now)
+            now = env.now
+            if now >= budget_until:
+                paid_rate = acq.paid.signups_per_month(budget.at(now))
+                budget_until = budget.next_change(now)
+            organic = self._innovation
+            if self._poisson_organic:
+                organic += acq.organic.signups_per_month * (1.0 + acq.organic.monthly_growth) ** now
+            scale = max(0.0, 1.0 - self.signups / market) * self.signup_factor
+            paid = paid_rate * scale
+            organic *= scale
+            wom = acq.word_of_mouth.imitation_rate * self.active_users * scale
             total = paid + organic + wom
             # Memorylessness: waking after `step` without an arrival and redrawing with the
             # updated rate is exact for a rate that is constant over the step.
             wait = draw() / total if total > 0 else INF
             # Never let a wait drawn at the old rate cross a scheduled budget change.
-            until_update = min(step, self.schedules.paid_budget.next_change(env.now) - env.now)
+            until_update = min(step, budget_until - now)
             if wait > until_update:
                 yield env.timeout(until_update)
                 continue
@@ -566,12 +565,12 @@ class SimpyEngine:
         self._set_state(account, AccountState.GONE)
 
 
-def _beta_draws(rng: np.random.Generator, alpha: float, beta: float) -> Buffered:
-    return Buffered(lambda n: rng.beta(alpha, beta, n))
+def _beta_draws(rng: np.random.Generator, alpha: float, beta: float) -> Callable[[], Any]:
+    return buffered(lambda n: rng.beta(alpha, beta, n))
 
 
-def _poisson_draws(rng: np.random.Generator, mean: float) -> Buffered:
-    return Buffered(lambda n: rng.poisson(mean, n))
+def _poisson_draws(rng: np.random.Generator, mean: float) -> Callable[[], Any]:
+    return buffered(lambda n: rng.poisson(mean, n))
 
 
 def run_simpy(
