@@ -13,6 +13,7 @@ waterfall identity holds exactly.
 from __future__ import annotations
 
 import csv
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -172,10 +173,10 @@ class LedgerWriter:
         """Open an account for user `owner` (who signs up at the same moment); returns its id."""
         account = len(self._owner)
         self._owner.append(owner)
-        self._first_paid_t.append(np.nan)
-        self._trial_end_t.append(np.nan)
+        self._first_paid_t.append(math.nan)
+        self._trial_end_t.append(math.nan)
         self._trial_converted.append(False)
-        self._end_t.append(np.inf)
+        self._end_t.append(math.inf)
         self._record_change(account, t, state, 0, 0)
         return account
 
@@ -187,10 +188,11 @@ class LedgerWriter:
         self._segment.append(segment)
         self._account.append(account)
         self._inviter.append(inviter)
-        self._activated_t.append(np.nan)
+        self._activated_t.append(math.nan)
         self._invites_sent.append(0)
         self._invites_accepted.append(0)
-        self._log(t, "signup", user, account, CHANNEL_NAMES[channel])
+        if self._events is not None:
+            self._log(t, "signup", user, account, CHANNEL_NAMES[channel])
         return user
 
     def user_activated(self, t: float, user: int) -> None:
@@ -207,12 +209,15 @@ class LedgerWriter:
 
     def account_changed(self, t: float, account: int, state: AccountState, mrr_cents: int, seats: int) -> None:
         """The account's state, MRR (cents) or paid seats changed at time t."""
-        if state == AccountState.PAYING and np.isnan(self._first_paid_t[account]):
+        if state == AccountState.PAYING and math.isnan(self._first_paid_t[account]):
             self._first_paid_t[account] = t
         if state == AccountState.GONE:
             self._end_t[account] = t
         self._record_change(account, t, state, mrr_cents, seats)
-        self._log(t, STATE_NAMES[state], self._owner[account], account, f"mrr_cents={mrr_cents} seats={seats}")
+        # NOTE: for performance reasons. Checked here, not only in _log: the detail is
+        # formatted before the call, on every change of every account.
+        if self._events is not None:
+            self._log(t, STATE_NAMES[state], self._owner[account], account, f"mrr_cents={mrr_cents} seats={seats}")
 
     def trial_ended(self, t: float, account: int, converted: bool) -> None:
         """A trial ended, converting to paid or not."""

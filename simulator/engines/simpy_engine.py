@@ -25,7 +25,7 @@ import bisect
 import itertools
 import math
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import IO, Any
 
@@ -60,6 +60,10 @@ class PhaseEnd(Enum):
     ENDED_ELSEWHERE = "ended_elsewhere"
 
 
+NO_PRICE = PlanPrice(0.0, 0.0)
+"""The list price of an account that does not pay (frozen: one is shared)."""
+
+
 @dataclass(eq=False)
 class Account:
     """An account's live state. Its fixed traits are drawn once, when it opens, from one stream,
@@ -79,7 +83,7 @@ class Account:
     epoch: int = 0  # bumped when a paying phase starts or ends, to cancel stale events
     plan: str = ""
     annual: bool = False
-    price: PlanPrice = field(default_factory=lambda: PlanPrice(0.0, 0.0))
+    price: PlanPrice = NO_PRICE
     seats: int = 0
     paying_since: float = 0.0
 
