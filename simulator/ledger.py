@@ -241,11 +241,12 @@ class LedgerWriter:
 
     # --- aggregation ------------------------------------------------------------------
     def close(self) -> Ledger:
-        """Freeze the records into month-end matrices and accrued cohort revenue."""
+        """Freeze the records into month-end matrices and accrued cohort revenue (once: the
+        writer hands its records over and keeps none)."""
         spend = spend_by_month(
-            np.asarray(self._spend_t, dtype=np.float64),
-            np.asarray(self._spend_kind, dtype=np.int64),
-            np.asarray(self._spend_amount, dtype=np.float64),
+            _hand_over(self._spend_t, np.float64),
+            _hand_over(self._spend_kind, np.int64),
+            _hand_over(self._spend_amount, np.float64),
             self.months,
         )
         return freeze(
@@ -254,28 +255,37 @@ class LedgerWriter:
             gross_margin=self.gross_margin,
             cost_to_serve_per_seat=self.cost_to_serve_per_seat,
             segment_names=self.segment_names,
-            user_signup_t=np.asarray(self._signup_t, dtype=np.float64),
-            user_channel=np.asarray(self._channel, dtype=np.int8),
-            user_segment=np.asarray(self._segment, dtype=np.int16),
-            user_account=np.asarray(self._account, dtype=np.int64),
-            user_inviter=np.asarray(self._inviter, dtype=np.int64),
-            user_activated_t=np.asarray(self._activated_t, dtype=np.float64),
-            user_invites_sent=np.asarray(self._invites_sent, dtype=np.int32),
-            user_invites_accepted=np.asarray(self._invites_accepted, dtype=np.int32),
-            account_owner=np.asarray(self._owner, dtype=np.int64),
-            account_first_paid_t=np.asarray(self._first_paid_t, dtype=np.float64),
-            account_trial_end_t=np.asarray(self._trial_end_t, dtype=np.float64),
-            account_trial_converted=np.asarray(self._trial_converted, dtype=np.bool_),
-            account_end_t=np.asarray(self._end_t, dtype=np.float64),
+            user_signup_t=_hand_over(self._signup_t, np.float64),
+            user_channel=_hand_over(self._channel, np.int8),
+            user_segment=_hand_over(self._segment, np.int16),
+            user_account=_hand_over(self._account, np.int64),
+            user_inviter=_hand_over(self._inviter, np.int64),
+            user_activated_t=_hand_over(self._activated_t, np.float64),
+            user_invites_sent=_hand_over(self._invites_sent, np.int32),
+            user_invites_accepted=_hand_over(self._invites_accepted, np.int32),
+            account_owner=_hand_over(self._owner, np.int64),
+            account_first_paid_t=_hand_over(self._first_paid_t, np.float64),
+            account_trial_end_t=_hand_over(self._trial_end_t, np.float64),
+            account_trial_converted=_hand_over(self._trial_converted, np.bool_),
+            account_end_t=_hand_over(self._end_t, np.float64),
             changes=AccountChanges(
-                account=np.asarray(self._change_account, dtype=np.int64),
-                t=np.asarray(self._change_t, dtype=np.float64),
-                state=np.asarray(self._change_state, dtype=np.int64),
-                mrr_cents=np.asarray(self._change_mrr, dtype=np.int64),
-                seats=np.asarray(self._change_seats, dtype=np.int64),
+                account=_hand_over(self._change_account, np.int64),
+                t=_hand_over(self._change_t, np.float64),
+                state=_hand_over(self._change_state, np.int64),
+                mrr_cents=_hand_over(self._change_mrr, np.int64),
+                seats=_hand_over(self._change_seats, np.int64),
             ),
             spend=spend,
         )
+
+
+def _hand_over(column: list[Any], dtype: type[np.generic]) -> NDArray[Any]:
+    """`column` as an array; the list is emptied, freeing its Python objects at once (a large
+    run's records are tens of millions of them, which the cyclic collector would otherwise
+    walk again)."""
+    array = np.asarray(column, dtype=dtype)
+    column.clear()
+    return array
 
 
 def spend_by_month(t: Floats, kind: Ints, amount: Floats, months: int) -> Floats:

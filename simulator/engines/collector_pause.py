@@ -3,9 +3,10 @@
 NOTE: for performance reasons. The SimPy engine frees its objects by reference counting: over
 a run of 10^6 signups the cyclic collector ran 2,181 times and found 735 objects, yet it took
 28 s of the run's 67 s, because each pass walks the engine's live processes, accounts and
-events (hundreds of thousands at a time). Paused, the same run took 37 s. What a run leaves
-in cycles (the processes still waiting at the horizon) is collected once the collector runs
-again.
+events (hundreds of thousands at a time). Paused, the same run took 37 s. The pause also
+covers closing the ledger; by its end the run has unlinked the processes still waiting at the
+horizon from their events and the ledger writer has handed its records over, so the first
+collection after it finds little left to walk.
 
 The collector's switch belongs to the process, so overlapping runs (threads) share one pause:
 the first to start turns the collector off, the last to finish turns it back on, and only if

@@ -192,9 +192,24 @@ class SimpyEngine:
                 for month in range(1, self.months + 1):
                     env.run(until=month)
                     self.on_progress(month / self.months)
-        for month in range(self.months):
-            self.ledger.spent(month, SpendKind.PAID_MEDIA, self.schedules.paid_spend(month))
-        return self.ledger.close()
+            self._drop_pending_events()
+            for month in range(self.months):
+                self.ledger.spent(month, SpendKind.PAID_MEDIA, self.schedules.paid_spend(month))
+            return self.ledger.close()
+
+    def _drop_pending_events(self) -> None:
+        """Unlink the events still pending at the horizon from the processes waiting on them.
+
+        NOTE: for performance reasons. A waiting process and its event refer to each other, so
+        each process alive at the horizon was left behind as cyclic garbage (about a million
+        objects at 10^6 signups), which the cyclic collector then had to find. Unlinked, they
+        are freed as soon as the run's environment is.
+        """
+        queue = getattr(self.env, "_queue", None)  # SimPy's heap of pending events: not public
+        if isinstance(queue, list):
+            for *_, event in queue:
+                event.callbacks = None
+            queue.clear()
 
     # --- acquisition ----------------------------------------------------------------------
     def _remaining_share(self) -> float:
