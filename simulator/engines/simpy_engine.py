@@ -64,7 +64,7 @@ NO_PRICE = PlanPrice(0.0, 0.0)
 """The list price of an account that does not pay (frozen: one is shared)."""
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Account:
     """An account's live state. Its fixed traits are drawn once, when it opens, from one stream,
     so that a price change alters decisions, not the traits of the accounts that face them."""
@@ -225,6 +225,7 @@ class SimpyEngine:
         draw = self._exp["arrivals"]
         budget = self.schedules.paid_budget
         paid_rate, budget_until = 0.0, -INF  # the budget's rate, and when the budget next changes
+        draw_segment = self._draw_segment
         while True:
             now = env.now
             if now >= budget_until:
@@ -249,7 +250,7 @@ class SimpyEngine:
             yield env.timeout(wait)
             u = channel_draw() * total
             channel = Channel.PAID if u < paid else Channel.ORGANIC if u < paid + organic else Channel.WORD_OF_MOUTH
-            self._signup(channel, self._draw_segment(), join=None, inviter=-1)
+            self._signup(channel, draw_segment(), join=None, inviter=-1)
 
     def _even_arrivals(self) -> Process:
         """Organic signups at evenly spaced, deterministic times."""
@@ -274,22 +275,23 @@ class SimpyEngine:
     def _signup(self, channel: Channel, segment: int, join: Account | None, inviter: int) -> None:
         """A person signs up: into a new account of their own, or into `join` as a member."""
         env = self.env
+        now = env.now
         self.signups += 1
         if self.signups > self.max_users:
             raise SimulationLimitError(
                 f"simulation.max_users ({self.scenario.simulation.max_users:,}) reached at month "
-                f"{env.now:.1f}; raise it, or check market.size and virality "
+                f"{now:.1f}; raise it, or check market.size and virality "
                 "(a viral coefficient above 1 grows until the market is exhausted)"
             )
-        flow = self.flows[self._flow_schedule[segment].at(env.now)]
+        flow = self.flows[self._flow_schedule[segment].at(now)]
         activates = self._uniform["activation"]() < flow.activation_probability
         time_to_value = flow.time_to_value.of_normal(self._normal())
-        activation_t = env.now + time_to_value if activates else INF
+        activation_t = now + time_to_value if activates else INF
         if flow.cost_per_signup > 0:
-            self.ledger.spent(env.now, SpendKind.ONBOARDING, flow.cost_per_signup)
+            self.ledger.spent(now, SpendKind.ONBOARDING, flow.cost_per_signup)
         if join is None:
             account = self._open_account(segment, activation_t)
-            user = self.ledger.user_signed_up(env.now, channel, segment, account.id, inviter)
+            user = self.ledger.user_signed_up(now, channel, segment, account.id, inviter)
             # Scheduled before the owner's activation below: at the same instant, the account
             # acts first (a paid-only account that buys nothing leaves before its owner counts
             # as activated, as in the fast engine).
@@ -305,7 +307,7 @@ class SimpyEngine:
                 env.process(self._trial(account))
         else:
             account = join
-            user = self.ledger.user_signed_up(env.now, channel, segment, account.id, inviter)
+            user = self.ledger.user_signed_up(now, channel, segment, account.id, inviter)
             account.members += 1
             if account.state == AccountState.PAYING:
                 self._change_seats(account, account.seats + 1)
