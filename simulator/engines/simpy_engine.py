@@ -45,6 +45,7 @@ from simulator.ledger import AccountState, Channel, Ledger, LedgerWriter, SpendK
 from simulator.scenario.models import DAYS_PER_MONTH, PriceChange, Scenario
 
 INF = math.inf
+TRIAL_MODELS = ("free_trial", "reverse_trial")
 Process = Generator[simpy.Event, Any, Any]
 
 
@@ -137,7 +138,7 @@ class SimpyEngine:
         self.churn = [scenario.segment_churn(s) for s in self.segment_names]
         self.plans = scenario.pricing.plans
         trial = scenario.monetization.trial
-        gated = scenario.monetization.model in ("free_trial", "reverse_trial") and trial.card_required
+        gated = scenario.monetization.model in TRIAL_MODELS and trial.card_required
         self.signup_factor = trial.card_signup_factor if gated else 1.0
         self.max_users = scenario.simulation.max_users
         self.signups = 0
@@ -157,14 +158,10 @@ class SimpyEngine:
         self._flow_schedule = [self.schedules.flows[name] for name in self.segment_names]
         self._model = [m.model for m in self.monetization]
         self._initial_state = [
-            AccountState.TRIAL if model in ("free_trial", "reverse_trial") else AccountState.FREE
-            for model in self._model
+            AccountState.TRIAL if model in TRIAL_MODELS else AccountState.FREE for model in self._model
         ]
         self._wtp_log_median = [math.log(scenario.segments[name].wtp.median) for name in self.segment_names]
         self._wtp_sigma = [scenario.segments[name].wtp.sigma for name in self.segment_names]
-        acq = scenario.acquisition
-        self._innovation = acq.organic.innovation_rate * scenario.market.size
-        self._poisson_organic = acq.organic.arrivals == "poisson"
         profile = self.streams["account_profile"]
         self._profile_normal = buffered(profile.standard_normal)
         self._profile_uniform = buffered(profile.random)
@@ -219,7 +216,8 @@ class SimpyEngine:
         """Paid, organic and word-of-mouth signups, one event each."""
         env = self.env
         acq = self.scenario.acquisition
-        market = self.scenario.market.size
+        innovation = acq.organic.innovation_rate * self.scenario.market.size
+        poisson_organic = acq.organic.arrivals == "poisson"
         step = self.scenario.simulation.step_days / DAYS_PER_MONTH
         channel_draw = self._uniform["channel"]
         draw = self._exp["arrivals"]
@@ -231,10 +229,10 @@ class SimpyEngine:
             if now >= budget_until:
                 paid_rate = acq.paid.signups_per_month(budget.at(now))
                 budget_until = budget.next_change(now)
-            organic = self._innovation
-            if self._poisson_organic:
+            organic = innovation
+            if poisson_organic:
                 organic += acq.organic.signups_per_month * (1.0 + acq.organic.monthly_growth) ** now
-            scale = max(0.0, 1.0 - self.signups / market) * self.signup_factor
+            scale = self._remaining_share() * self.signup_factor
             paid = paid_rate * scale
             organic *= scale
             wom = acq.word_of_mouth.imitation_rate * self.active_users * scale
