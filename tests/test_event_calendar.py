@@ -1,0 +1,134 @@
+"""The calendar environment processes events in exactly SimPy's order."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Generator
+from typing import Any
+
+import numpy as np
+import pytest
+import simpy
+
+from simulator.engines.event_calendar import SLOTS_PER_UNIT, CalendarEnvironment
+
+Trace = list[tuple[float, str]]
+MakeEnvironment = Callable[[], simpy.Environment]
+
+
+def _busy_world(make_env: MakeEnvironment, seed: int) -> Trace:
+    """Processes and callbacks with many ties: delays from a small set (0 among them), delays
+    spanning many calendar slots, processes started from callbacks (urgent events), shared
+    events succeeded from processes, and runs stopped at times that events also fall on."""
+    env = make_env()
+    rng = np.random.default_rng(seed)
+    trace: Trace = []
+    delays = [0.0, 1 / SLOTS_PER_UNIT, 0.25, 0.5, 1.0, 3.0, 7.5]
+    shared = env.event()
+
+    def worker(name: str) -> Generator[simpy.Event, Any, None]:
+        for step in range(int(rng.integers(1, 8))):
+            delay = float(rng.choice(delays)) if rng.random() < 0.7 else float(rng.exponential(2.0))
+            yield env.timeout(delay)
+            trace.append((env.now, f"{name}.{step}"))
+            if rng.random() < 0.2:
+                env.process(worker(f"{name}/{step}"))
+            if rng.random() < 0.1 and not shared.triggered:
+                shared.succeed()
+        if rng.random() < 0.3:
+            yield shared
+            trace.append((env.now, f"{name} saw shared"))
+
+    def later(name: str) -> Callable[[simpy.Event], None]:
+        def note(_: simpy.Event) -> None:
+            trace.append((env.now, name))
+            if rng.random() < 0.5:
+                env.process(worker(f"{name}*"))
+
+        return note
+
+    for i in range(12):
+        env.process(worker(f"w{i}"))
+        env.timeout(float(rng.choice(delays))).callbacks.append(later(f"cb{i}"))
+    for until in (0.5, 1.0, 2.0, 3.0, 10.0):
+        env.run(until=until)
+        trace.append((env.now, f"stop {until}"))
+    trace.append((env.peek(), "peek"))
+    env.run()
+    return trace
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_same_order_as_simpy(seed: int) -> None:
+    expected = _busy_world(simpy.Environment, seed)
+    assert _busy_world(CalendarEnvironment, seed) == expected
+    assert len(expected) > 40  # the world did something
+
+
+def _far_times(make_env: MakeEnvironment) -> list[float]:
+    env = make_env()
+    seen: list[float] = []
+    for delay in (math.inf, 2.0**70, 2.0**40, 5.0):
+        env.timeout(delay).callbacks.append(lambda _: seen.append(env.now))
+    seen.append(env.peek())
+    env.run()
+    return seen
+
+
+def test_times_beyond_the_calendar() -> None:
+    expected = [5.0, 5.0, 2.0**40, 2.0**70, math.inf]
+    assert _far_times(simpy.Environment) == _far_times(CalendarEnvironment) == expected
+
+
+def _stopped_inside_an_event(make_env: MakeEnvironment) -> list[str]:
+    env = make_env()
+    trace: list[str] = []
+    until = env.timeout(2.0)
+
+    def waiter() -> Generator[simpy.Event, Any, None]:
+        yield env.timeout(1.0)
+        yield until  # registered after the run's own stop callback
+        trace.append("waiter resumed")
+
+    env.process(waiter())
+    env.timeout(2.0).callbacks.append(lambda _: trace.append("same time, scheduled later"))
+    env.run(until=until)
+    trace.append("stopped")
+    env.run()
+    return trace
+
+
+def test_stop_inside_an_event_keeps_its_other_callbacks() -> None:
+    # A process that waits on the event a run stops at is resumed first when the next run starts.
+    expected = ["stopped", "waiter resumed", "same time, scheduled later"]
+    assert _stopped_inside_an_event(simpy.Environment) == _stopped_inside_an_event(CalendarEnvironment) == expected
+
+
+def test_a_failed_event_nobody_handles_ends_the_run() -> None:
+    env = CalendarEnvironment()
+    env.event().fail(ValueError("lost"))
+    with pytest.raises(ValueError, match="lost"):
+        env.run()
+
+
+def test_an_empty_calendar() -> None:
+    env = CalendarEnvironment()
+    assert env.peek() == math.inf
+    env.run()
+    with pytest.raises(RuntimeError):
+        env.run(until=env.event())
+
+
+def test_discard_pending_unlinks_waiting_processes() -> None:
+    env = CalendarEnvironment()
+
+    def sleeper() -> Generator[simpy.Event, Any, None]:
+        yield env.timeout(100.0)
+
+    near, far = env.timeout(0.0), env.timeout(50.0)
+    process = env.process(sleeper())
+    env.run(until=1.0)
+    env.discard_pending()
+    assert env.peek() == math.inf
+    assert far.callbacks is None and process.target.callbacks is None
+    assert near.processed
