@@ -16,10 +16,19 @@ Trace = list[tuple[float, str]]
 MakeEnvironment = Callable[[], simpy.Environment]
 
 
+def _call_later(env: simpy.Environment, delay: float, action: Callable[..., object], *args: Any) -> None:
+    """A timed call on the calendar; on SimPy's environment, the timeout it stands for."""
+    if isinstance(env, CalendarEnvironment):
+        env.call_later(delay, action, *args)
+    else:
+        env.timeout(delay).callbacks.append(lambda _: action(*args))
+
+
 def _busy_world(make_env: MakeEnvironment, seed: int) -> Trace:
-    """Processes and callbacks with many ties: delays from a small set (0 among them), delays
-    spanning many calendar slots, processes started from callbacks (urgent events), shared
-    events succeeded from processes, and runs stopped at times that events also fall on."""
+    """Processes, callbacks and timed calls with many ties: delays from a small set (0 among
+    them), delays spanning many calendar slots, processes started from callbacks (urgent
+    events), shared events succeeded from processes, and runs stopped at times that events
+    also fall on."""
     env = make_env()
     rng = np.random.default_rng(seed)
     trace: Trace = []
@@ -31,13 +40,22 @@ def _busy_world(make_env: MakeEnvironment, seed: int) -> Trace:
             delay = float(rng.choice(delays)) if rng.random() < 0.7 else float(rng.exponential(2.0))
             yield env.timeout(delay)
             trace.append((env.now, f"{name}.{step}"))
-            if rng.random() < 0.2:
+            if rng.random() < 0.1:
                 env.process(worker(f"{name}/{step}"))
             if rng.random() < 0.1 and not shared.triggered:
                 shared.succeed()
+            if rng.random() < 0.3:
+                _call_later(env, float(rng.choice(delays)), call, f"{name}.{step} call", 2)
         if rng.random() < 0.3:
             yield shared
             trace.append((env.now, f"{name} saw shared"))
+
+    def call(name: str, depth: int) -> None:
+        trace.append((env.now, name))
+        if depth > 0 and rng.random() < 0.5:
+            _call_later(env, float(rng.choice(delays)), call, f"{name}+", depth - 1)
+        if rng.random() < 0.05:
+            env.process(worker(f"{name}*"))
 
     def later(name: str) -> Callable[[simpy.Event], None]:
         def note(_: simpy.Event) -> None:
@@ -127,8 +145,12 @@ def test_discard_pending_unlinks_waiting_processes() -> None:
 
     near, far = env.timeout(0.0), env.timeout(50.0)
     process = env.process(sleeper())
+    calls: list[str] = []
+    env.call_later(0.5, calls.append, "before")
+    env.call_later(20.0, calls.append, "after")
     env.run(until=1.0)
     env.discard_pending()
     assert env.peek() == math.inf
     assert far.callbacks is None and process.target.callbacks is None
     assert near.processed
+    assert calls == ["before"]

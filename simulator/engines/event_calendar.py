@@ -8,11 +8,15 @@ events of the current slot (1/32 of a time unit, a day in the engine's months) a
 later ones wait in a list per slot, appended in constant time, and enter the heap when their
 slot comes. Events are processed in exactly SimPy's order (time, then priority, then the order
 in which they were scheduled), so a run gives the same results as on `simpy.Environment`.
+
+It also schedules timed calls (`call_later`): a function called at a time, in the place a
+timeout with that function as its only callback would have, without the timeout.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from heapq import heapify, heappop, heappush
 from typing import Any
 
@@ -20,7 +24,9 @@ import simpy
 from simpy.core import EmptySchedule, SimTime, StopSimulation
 from simpy.events import NORMAL, Event, EventPriority
 
-_Entry = tuple[SimTime, EventPriority, int, Event]
+_Entry = tuple[Any, ...]
+"""(time, priority, id, event) for an event, (time, priority, id, None, action, args) for a call:
+ordered by their first three items, which are distinct."""
 
 SLOTS_PER_UNIT = 32
 """Calendar slots per unit of simulated time. A power of two, so that the slot of a time
@@ -28,6 +34,7 @@ SLOTS_PER_UNIT = 32
 
 _LAST_SLOT = 2**62
 """The slot of times too large to index (infinity among them)."""
+_LAST_TIME = _LAST_SLOT / SLOTS_PER_UNIT
 
 
 class CalendarEnvironment(simpy.Environment):
@@ -43,17 +50,28 @@ class CalendarEnvironment(simpy.Environment):
     def schedule(self, event: Event, priority: EventPriority = NORMAL, delay: SimTime = 0) -> None:
         """Schedule `event` with `priority` after `delay`."""
         at = self._now + delay
-        entry = (at, priority, next(self._eid), event)
+        self._file(at, (at, priority, next(self._eid), event))
+
+    def call_later(self, delay: SimTime, action: Callable[..., object], *args: Any) -> None:
+        """Call `action(*args)` after `delay`: when, and in the order in which, a timeout made now
+        with `action` as its only callback would have been processed.
+
+        NOTE: for performance reasons. Without an event object, its callback list and a call
+        through the event, a timed call costs less than a timeout, and the SimPy engine makes
+        one or two for most users."""
+        at = self._now + delay
+        self._file(at, (at, NORMAL, next(self._eid), None, action, args))
+
+    def _file(self, at: SimTime, entry: _Entry) -> None:
         if at < self._near_until:
             heappush(self._near, entry)
             return
-        slot = int(at * SLOTS_PER_UNIT) if at < _LAST_SLOT / SLOTS_PER_UNIT else _LAST_SLOT
-        waiting = self._later.get(slot)
-        if waiting is None:
+        slot = int(at * SLOTS_PER_UNIT) if at < _LAST_TIME else _LAST_SLOT
+        try:
+            self._later[slot].append(entry)
+        except KeyError:
             self._later[slot] = [entry]
             heappush(self._later_slots, slot)
-        else:
-            waiting.append(entry)
 
     def _next_slot(self) -> None:
         """Move the earliest waiting slot's events into the (empty) heap."""
@@ -76,8 +94,13 @@ class CalendarEnvironment(simpy.Environment):
         """Process the next event (as `simpy.Environment.step`)."""
         if not self._near:
             self._next_slot()
-        self._now, _, _, event = heappop(self._near)
-        callbacks, event.callbacks = event.callbacks, None  # type: ignore[assignment]
+        entry = heappop(self._near)
+        self._now = entry[0]
+        event = entry[3]
+        if event is None:  # a timed call
+            entry[4](*entry[5])
+            return
+        callbacks, event.callbacks = event.callbacks, None
         try:
             for callback in callbacks:
                 callback(event)
@@ -99,7 +122,8 @@ class CalendarEnvironment(simpy.Environment):
         waiting on it."""
         for entries in (self._near, *self._later.values()):
             for entry in entries:
-                entry[3].callbacks = None  # type: ignore[assignment]
+                if entry[3] is not None:  # an event, not a timed call
+                    entry[3].callbacks = None
         self._near = []
         self._later.clear()
         self._later_slots.clear()

@@ -10,7 +10,7 @@ Processes, for what has several steps to go through:
 - `_paying`: a paying phase, with its seat and plan moves, down to churn at a renewal;
 - `_reprice`: a price rise reaching an existing account at its next renewal.
 
-Chains of single events, each a timeout whose callback does the work and schedules the next:
+Chains of single events, each doing its work and scheduling the next:
 - `_Arrivals`: paid, organic and word-of-mouth signups, whose rate is recomputed at every
   arrival and at least once per `simulation.step_days`;
 - `_send_invite`: the invites a user sends, from its activation on.
@@ -20,8 +20,10 @@ paid-only account's purchase decision and a never-activated account's departure 
 events too. A process would cost two more events (its start and its end) and a resumption of
 its generator at every step, and most users and accounts have nothing else to do.
 
-The events wait in a `CalendarEnvironment`: SimPy's environment, processing events in SimPy's
-order, with a cheaper store for the many events that are months ahead.
+Events wait in a `CalendarEnvironment`: SimPy's environment, processing events in SimPy's
+order, with a cheaper store for the many events that are months ahead. Single events are its
+timed calls (`_after`), which it orders exactly as timeouts with one callback; events at or
+past the horizon, which the run would never reach, are not scheduled.
 """
 
 from __future__ import annotations
@@ -147,6 +149,7 @@ class SimpyEngine:
         gated = scenario.monetization.model in TRIAL_MODELS and trial.card_required
         self.signup_factor = trial.card_signup_factor if gated else 1.0
         self.max_users = scenario.simulation.max_users
+        self._market_size = float(scenario.market.size)
         self.signups = 0
         self.active_users = 0
         self.paying: set[Account] = set()
@@ -211,8 +214,10 @@ class SimpyEngine:
         self.env.discard_pending()
 
     # --- acquisition ----------------------------------------------------------------------
-    def _remaining_share(self) -> float:
-        return max(0.0, 1.0 - self.signups / self.scenario.market.size)
+    def _signup_scale(self) -> float:
+        """The share of would-be signups who sign up now: those in the part of the market not
+        reached yet, and past the card wall of a trial that asks for one."""
+        return max(0.0, 1.0 - self.signups / self._market_size) * self.signup_factor
 
     def _even_arrivals(self) -> Process:
         """Organic signups at evenly spaced, deterministic times."""
@@ -221,7 +226,7 @@ class SimpyEngine:
         step = self.scenario.simulation.step_days / DAYS_PER_MONTH
         while True:
             rate = organic.signups_per_month * (1 + organic.monthly_growth) ** env.now
-            rate *= self._remaining_share() * self.signup_factor
+            rate *= self._signup_scale()
             if rate <= 0:
                 yield env.timeout(step)
                 continue
@@ -262,7 +267,7 @@ class SimpyEngine:
                 self._start_free_phase(account, account.first_exit_draw, account.first_conversion_draw)
             elif model == "paid_only":
                 if activates:
-                    self._after(time_to_value, lambda _: self._buy_or_leave(account))
+                    self._after(time_to_value, self._buy_or_leave, account)
                 else:
                     self._leave_unactivated_later(account)
             else:
@@ -275,7 +280,7 @@ class SimpyEngine:
                 self._change_seats(account, account.seats + 1)
         self.active_users += 1
         if activates:
-            self._after(time_to_value, lambda _: self._activate(user, account, segment))
+            self._after(time_to_value, self._activate, user, account, segment)
 
     def _open_account(self, segment: int, owner_activation_t: float) -> Account:
         state = self._initial_state[segment]
@@ -310,7 +315,7 @@ class SimpyEngine:
         lives: a chain of single events, each sending one invite and scheduling the next."""
         cycle = self.cycle_time[segment]
         delays = sorted(cycle.sample(self.streams["invites"]) for _ in range(count))
-        self._after(delays[0], lambda _: self._send_invite(user, account, segment, delays, 0))
+        self._after(delays[0], self._send_invite, user, account, segment, delays, 0)
 
     def _send_invite(self, user: int, account: Account, segment: int, delays: list[float], sent: int) -> None:
         """Invite number `sent` (from 0) of `user`, at `delays[sent]` after its activation."""
@@ -318,7 +323,7 @@ class SimpyEngine:
             return  # churned before sending the rest: the realised K drops
         virality = self.virality[segment]
         accept_draw = self._uniform["acceptance"]
-        accepted = accept_draw() < virality.acceptance_rate * self._remaining_share() * self.signup_factor
+        accepted = accept_draw() < virality.acceptance_rate * self._signup_scale()
         joins = accept_draw() < virality.seat_share
         now = self.env.now
         self.ledger.invite_sent(now, user, accepted)
@@ -330,7 +335,7 @@ class SimpyEngine:
                 self._signup(Channel.VIRAL, segment, join=None, inviter=user)
         if sent + 1 < len(delays):
             wait = delays[sent + 1] - delays[sent]
-            self._after(wait, lambda _: self._send_invite(user, account, segment, delays, sent + 1))
+            self._after(wait, self._send_invite, user, account, segment, delays, sent + 1)
 
     # --- accounts --------------------------------------------------------------------------
     def _trial(self, account: Account) -> Process:
@@ -367,7 +372,7 @@ class SimpyEngine:
         """Without a trial, an account whose owner never activates only leaves: one event."""
         hazard = self.churn[account.segment].unactivated_hazard
         if hazard > 0:
-            self._after(account.first_exit_draw / hazard, lambda _: self._close(account))
+            self._after(account.first_exit_draw / hazard, self._close, account)
 
     def _start_free_phase(self, account: Account, exit_draw: float, conversion_draw: float) -> None:
         """Free, from the owner's activation on, until the account goes inactive or buys: one
@@ -382,9 +387,9 @@ class SimpyEngine:
         to_buy = conversion_draw / conversion_hazard if conversion_hazard > 0 else INF
         wait = max(account.owner_activation_t - self.env.now, 0.0)
         if to_buy < to_exit:
-            self._after(wait + to_buy, lambda _: self._weigh_plans(account, to_exit - to_buy))
+            self._after(wait + to_buy, self._weigh_plans, account, to_exit - to_buy)
         elif to_exit < INF:
-            self._after(wait + to_exit, lambda _: self._close(account))
+            self._after(wait + to_exit, self._close, account)
 
     def _weigh_plans(self, account: Account, to_exit: float) -> None:
         """A free account's time to buy: the best plan, if one is worth its price, or back to
@@ -393,16 +398,19 @@ class SimpyEngine:
         if plan is not None:
             self.env.process(self._paying_then_free(account, plan))
         elif to_exit < INF:
-            self._after(to_exit, lambda _: self._close(account))
+            self._after(to_exit, self._close, account)
 
     def _paying_then_free(self, account: Account, plan: str) -> Process:
         ended = yield from self._paying(account, plan)
         if ended == PhaseEnd.TO_FREE:
             self._start_free_phase(account, self._exp["free_lifetime"](), self._exp["conversion"]())
 
-    def _after(self, delay: float, action: Callable[[simpy.Event], None]) -> None:
-        """Do `action` (given the event) `delay` months from now, as one event."""
-        self.env.timeout(delay).callbacks.append(action)
+    def _after(self, delay: float, action: Callable[..., None], *args: Any) -> None:
+        """Call `action(*args)` `delay` months from now, as one event; nothing if that is at or
+        past the horizon, where the run stops before it."""
+        env = self.env
+        if env.now + delay < self.months:
+            env.call_later(delay, action, *args)
 
     def _paying(self, account: Account, plan: str) -> Generator[simpy.Event, Any, PhaseEnd]:
         """A paying phase: seat and plan moves until churn at a renewal."""
@@ -563,9 +571,12 @@ class _Arrivals:
         self.engine = engine
         self.env = engine.env
         acq = engine.scenario.acquisition
-        self.acquisition = acq
+        self.paid_signups = acq.paid.signups_per_month
         self.innovation = acq.organic.innovation_rate * engine.scenario.market.size
         self.poisson_organic = acq.organic.arrivals == "poisson"
+        self.organic_per_month = acq.organic.signups_per_month
+        self.organic_growth = 1.0 + acq.organic.monthly_growth
+        self.imitation = acq.word_of_mouth.imitation_rate
         self.step = engine.scenario.simulation.step_days / DAYS_PER_MONTH
         self.budget = engine.schedules.paid_budget
         self.channel_draw = engine._uniform["channel"]
@@ -575,18 +586,18 @@ class _Arrivals:
 
     def draw_next(self, _: object = None) -> None:
         """Schedule the next arrival at the rates of now, or a wake-up to redraw them."""
-        engine, env, acq = self.engine, self.env, self.acquisition
+        engine, env = self.engine, self.env
         now = env.now
         if now >= self.budget_until:
-            self.paid_rate = acq.paid.signups_per_month(self.budget.at(now))
+            self.paid_rate = self.paid_signups(self.budget.at(now))
             self.budget_until = self.budget.next_change(now)
         organic = self.innovation
         if self.poisson_organic:
-            organic += acq.organic.signups_per_month * (1.0 + acq.organic.monthly_growth) ** now
-        scale = engine._remaining_share() * engine.signup_factor
+            organic += self.organic_per_month * self.organic_growth**now
+        scale = engine._signup_scale()
         self.paid = paid = self.paid_rate * scale
         self.organic = organic = organic * scale
-        wom = acq.word_of_mouth.imitation_rate * engine.active_users * scale
+        wom = self.imitation * engine.active_users * scale
         self.total = total = paid + organic + wom
         # Memorylessness: waking after `step` without an arrival and redrawing with the
         # updated rate is exact for a rate that is constant over the step.
