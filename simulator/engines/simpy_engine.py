@@ -162,7 +162,10 @@ class SimpyEngine:
             for name in ("channel", "segment", "activation", "acceptance", "expansion")
         }
         self._normal = buffered(self.streams["activation"].standard_normal)
-        self._cumulative_shares = list(itertools.accumulate(self.segment_shares))
+        # Where each segment but the last ends on [0, 1): the last takes the rest, as its end
+        # may fall a rounding error short of 1.
+        self._segment_ends = list(itertools.accumulate(self.segment_shares))[:-1]
+        self._segment_draw = self._uniform["segment"]
         # NOTE: for performance reasons. What a signup looks up, resolved once per segment.
         self._flow_schedule = [self.schedules.flows[name] for name in self.segment_names]
         self._model = [m.model for m in self.monetization]
@@ -234,10 +237,8 @@ class SimpyEngine:
             self._signup(Channel.ORGANIC, self._draw_segment(), join=None, inviter=-1)
 
     def _draw_segment(self) -> int:
-        if len(self.segment_shares) == 1:
-            return 0
-        # The last cumulative share may fall a rounding error short of 1.
-        return min(bisect.bisect(self._cumulative_shares, self._uniform["segment"]()), len(self.segment_shares) - 1)
+        ends = self._segment_ends
+        return bisect.bisect(ends, self._segment_draw()) if ends else 0
 
     def _signup(self, channel: Channel, segment: int, join: Account | None, inviter: int) -> None:
         """A person signs up: into a new account of their own, or into `join` as a member."""
