@@ -294,7 +294,7 @@ def _poisson(rng: np.random.Generator, mean: float, out: np.ndarray) -> None:
 def _negative_binomial(
     rates: np.random.Generator, counts: np.random.Generator, mean: float, dispersion: float, out: np.ndarray
 ) -> None:
-    """Counts with the given mean and shape (Gamma–Poisson mixture), as sampling.py draws one.
+    """Counts with the given mean and shape (Gamma–Poisson mixture), as sampling.py draws them.
     The Gamma rates and the Poisson counts come from two generators, so that each is one
     sequence however the draws are split into blocks."""
     out[:] = counts.poisson(rates.gamma(dispersion, mean / dispersion, out.shape[0])) if mean > 0 else 0.0

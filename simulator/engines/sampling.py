@@ -80,10 +80,6 @@ class LogNormalMonths:
         median = spec.median_days / DAYS_PER_MONTH
         return cls(mu=math.log(median) if median > 0 else -math.inf, sigma=spec.sigma)
 
-    def sample(self, rng: np.random.Generator) -> float:
-        """One duration in months (0 when the median is 0)."""
-        return self.of_normal(float(rng.standard_normal()))
-
     def of_normal(self, z: float) -> float:
         """The duration in months at standard normal deviate `z` (0 when the median is 0)."""
         if self.mu == -math.inf:
@@ -96,12 +92,12 @@ class LogNormalMonths:
         return 0.0 if self.mu == -math.inf else math.exp(self.mu + self.sigma**2 / 2)
 
 
-def negative_binomial_count(rng: np.random.Generator, mean: float, dispersion: float) -> int:
-    """Count with the given mean and shape k (Gamma–Poisson mixture; variance mean + mean²/k)."""
+def negative_binomial_draws(rng: np.random.Generator, mean: float, dispersion: float) -> Callable[[], Any]:
+    """Counts with the given mean and shape k (Gamma–Poisson mixture; variance mean + mean²/k),
+    one per call, drawn in blocks (see `buffered`)."""
     if mean <= 0:
-        return 0
-    rate = rng.gamma(dispersion, mean / dispersion)
-    return int(rng.poisson(rate))
+        return lambda: 0
+    return buffered(lambda n: rng.poisson(rng.gamma(dispersion, mean / dispersion, n)))
 
 
 def periods_survived(rng: np.random.Generator, monthly_churn: float, period_months: int) -> int:

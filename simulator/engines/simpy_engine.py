@@ -45,7 +45,7 @@ from simulator.engines.sampling import (
     LogNormalMonths,
     RandomStreams,
     buffered,
-    negative_binomial_count,
+    negative_binomial_draws,
     periods_survived,
 )
 from simulator.engines.timeline import PlanPrice, Schedules
@@ -182,6 +182,9 @@ class SimpyEngine:
         self._profile_extra_seats = [
             _poisson_draws(profile, scenario.segments[name].seats.initial_mean - 1.0) for name in self.segment_names
         ]
+        invites = self.streams["invites"]
+        self._invite_count = [negative_binomial_draws(invites, v.invites_per_user, v.dispersion) for v in self.virality]
+        self._invite_normal = buffered(invites.standard_normal)
 
     # --- running ------------------------------------------------------------------------
     def run(self) -> Ledger:
@@ -306,16 +309,15 @@ class SimpyEngine:
         if account.gone:
             return
         self.ledger.user_activated(self.env.now, user)
-        virality = self.virality[segment]
-        count = negative_binomial_count(self.streams["invites"], virality.invites_per_user, virality.dispersion)
+        count = self._invite_count[segment]()
         if count > 0:
             self._send_invites(user, account, segment, count)
 
     def _send_invites(self, user: int, account: Account, segment: int, count: int) -> None:
         """`count` invites at their cycle times after activation, while the user's account
         lives: a chain of single events, each sending one invite and scheduling the next."""
-        cycle = self.cycle_time[segment]
-        delays = sorted(cycle.sample(self.streams["invites"]) for _ in range(count))
+        cycle, normal = self.cycle_time[segment], self._invite_normal
+        delays = sorted(cycle.of_normal(normal()) for _ in range(count))
         self._after(delays[0], self._send_invite, user, account, segment, delays, 0)
 
     def _send_invite(self, user: int, account: Account, segment: int, delays: list[float], sent: int) -> None:
