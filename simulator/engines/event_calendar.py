@@ -46,6 +46,7 @@ class CalendarEnvironment(simpy.Environment):
         self._near_until: float = math.floor(initial_time * SLOTS_PER_UNIT) / SLOTS_PER_UNIT
         self._later: dict[int, list[_Entry]] = {}  # slot -> its events, in scheduling order
         self._later_slots: list[int] = []  # a heap of the keys of `_later`
+        self._in_run = False
 
     def schedule(self, event: Event, priority: EventPriority = NORMAL, delay: SimTime = 0) -> None:
         """Schedule `event` with `priority` after `delay`."""
@@ -90,17 +91,41 @@ class CalendarEnvironment(simpy.Environment):
             return min(self._later[self._later_slots[0]])[0]
         return math.inf
 
+    def run(self, until: SimTime | Event | None = None) -> Any:
+        """Process events until `until` (as `simpy.Environment.run`)."""
+        self._in_run = True
+        try:
+            return super().run(until)
+        finally:
+            self._in_run = False
+
     def step(self) -> None:
-        """Process the next event (as `simpy.Environment.step`)."""
-        if not self._near:
-            self._next_slot()
-        entry = heappop(self._near)
-        self._now = entry[0]
-        event = entry[3]
-        if event is None:  # a timed call
-            entry[4](*entry[5])
-            return
-        callbacks, event.callbacks = event.callbacks, None
+        """Process the next event (as `simpy.Environment.step`); called by `run`, every event
+        until the run stops.
+
+        NOTE: for performance reasons. SimPy's `run` calls `step` until it raises the end of
+        the run (`StopSimulation` or `EmptySchedule`); looping here instead saves a call per
+        event.
+        """
+        once = not self._in_run
+        while True:
+            near = self._near
+            if not near:
+                self._next_slot()
+                near = self._near
+            entry = heappop(near)
+            self._now = entry[0]
+            event = entry[3]
+            if event is None:  # a timed call
+                entry[4](*entry[5])
+            else:
+                self._trigger(event)
+            if once:
+                return
+
+    def _trigger(self, event: Event) -> None:
+        """Call the callbacks of `event`, which has just been taken from the calendar."""
+        callbacks, event.callbacks = event.callbacks, None  # type: ignore[assignment]
         try:
             for callback in callbacks:
                 callback(event)
