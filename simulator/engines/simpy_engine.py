@@ -589,7 +589,7 @@ class _Arrivals:
         self.paid_rate, self.budget_until = 0.0, -INF  # the budget's rate, and when it next changes
         self.paid = self.organic = self.total = 0.0  # the rates the pending arrival was drawn at
 
-    def draw_next(self, _: object = None) -> None:
+    def draw_next(self) -> None:
         """Schedule the next arrival at the rates of now, or a wake-up to redraw them."""
         engine, env = self.engine, self.env
         now = env.now
@@ -610,11 +610,11 @@ class _Arrivals:
         # Never let a wait drawn at the old rate cross a scheduled budget change.
         until_update = min(self.step, self.budget_until - now)
         if wait > until_update:
-            env.timeout(until_update).callbacks.append(self.draw_next)
+            env.call_later(until_update, self.draw_next)
         else:
-            env.timeout(wait).callbacks.append(self._arrive)
+            env.call_later(wait, self._arrive)
 
-    def _arrive(self, _: object) -> None:
+    def _arrive(self) -> None:
         u = self.channel_draw() * self.total
         paid = self.paid
         channel = Channel.PAID if u < paid else Channel.ORGANIC if u < paid + self.organic else Channel.WORD_OF_MOUTH
