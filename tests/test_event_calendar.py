@@ -13,7 +13,7 @@ import simpy
 from simulator.engines.event_calendar import SLOTS_PER_UNIT, CalendarEnvironment
 
 Trace = list[tuple[float, str]]
-MakeEnvironment = Callable[[], simpy.Environment]
+MakeEnvironment = Callable[..., simpy.Environment]
 
 
 def _call_later(env: simpy.Environment, delay: float, action: Callable[..., object], *args: Any) -> None:
@@ -154,3 +154,76 @@ def test_discard_pending_unlinks_waiting_processes() -> None:
     assert far.callbacks is None and process.target.callbacks is None
     assert near.processed
     assert calls == ["before"]
+
+
+def _before_zero(make_env: MakeEnvironment) -> Trace:
+    # Slots below zero: a time's slot is rounded down, not towards zero.
+    env = make_env(-1)
+    trace: Trace = []
+
+    def note(name: str) -> Callable[[simpy.Event], None]:
+        return lambda _: trace.append((env.now, name))
+
+    def second(_: simpy.Event) -> None:
+        trace.append((env.now, "second"))
+        env.timeout(0.045).callbacks.append(note("third"))
+        trace.append((env.peek(), "peek"))
+
+    env.timeout(0.99).callbacks.append(note("fourth"))
+    env.timeout(0.95).callbacks.append(second)
+    env.run()
+    return trace
+
+
+def test_times_below_zero() -> None:
+    assert _before_zero(CalendarEnvironment) == _before_zero(simpy.Environment)
+
+
+def _at_a_huge_time(make_env: MakeEnvironment, at: float) -> list[str]:
+    # An urgent event (a process's start) at the current time goes before normal ones then.
+    env = make_env()
+    trace: list[str] = []
+
+    def started() -> Generator[simpy.Event, Any, None]:
+        trace.append("process started")
+        yield env.timeout(0)
+
+    def first(_: simpy.Event) -> None:
+        trace.append("first")
+        env.process(started())
+
+    env.timeout(at).callbacks.append(first)
+    env.timeout(at).callbacks.append(lambda _: trace.append("second"))
+    env.run()
+    return trace
+
+
+@pytest.mark.parametrize("at", [2.0**40, 2.0**48 - 1 / SLOTS_PER_UNIT, 2.0**50, 2.0**56])
+def test_priority_at_huge_times(at: float) -> None:
+    assert _at_a_huge_time(CalendarEnvironment, at) == _at_a_huge_time(simpy.Environment, at)
+
+
+def _stepped_from_a_callback(make_env: MakeEnvironment) -> list[str]:
+    env = make_env()
+    trace: list[str] = []
+
+    def first(_: simpy.Event) -> None:
+        trace.append("first")
+        env.step()  # processes the next event only
+        trace.append("back in first")
+
+    env.timeout(1.0).callbacks.append(first)
+    for name in ("second", "third"):
+        env.timeout(2.0).callbacks.append(lambda _, name=name: trace.append(name))
+    env.run()
+    return trace
+
+
+def test_a_step_inside_a_run_processes_one_event() -> None:
+    expected = ["first", "second", "back in first", "third"]
+    assert _stepped_from_a_callback(CalendarEnvironment) == _stepped_from_a_callback(simpy.Environment) == expected
+
+
+def test_a_timed_call_cannot_be_in_the_past() -> None:
+    with pytest.raises(ValueError, match="Negative delay"):
+        CalendarEnvironment().call_later(-1.0, print)

@@ -29,11 +29,12 @@ _Entry = tuple[Any, ...]
 ordered by their first three items, which are distinct."""
 
 SLOTS_PER_UNIT = 32
-"""Calendar slots per unit of simulated time. A power of two, so that the slot of a time
-(its product with this, truncated) is exact in floating point."""
+"""Calendar slots per unit of simulated time. A power of two, so that the slot of a time (its
+product with this, rounded down) and a slot's bounds are exact in floating point."""
 
-_LAST_SLOT = 2**62
-"""The slot of times too large to index (infinity among them)."""
+_LAST_SLOT = 2**53
+"""The slot of every time from `_LAST_TIME` on (infinity among them): below it, a slot and the
+next one are exact as floats, so their bounds are too."""
 _LAST_TIME = _LAST_SLOT / SLOTS_PER_UNIT
 
 
@@ -59,7 +60,9 @@ class CalendarEnvironment(simpy.Environment):
 
         NOTE: for performance reasons. Without an event object, its callback list and a call
         through the event, a timed call costs less than a timeout, and the SimPy engine makes
-        one or two for most users."""
+        one or two for most users. The action must not stop the run (raise `StopSimulation`)."""
+        if delay < 0:
+            raise ValueError(f"Negative delay {delay}")
         at = self._now + delay
         self._file(at, (at, NORMAL, next(self._eid), None, action, args))
 
@@ -67,7 +70,7 @@ class CalendarEnvironment(simpy.Environment):
         if at < self._near_until:
             heappush(self._near, entry)
             return
-        slot = int(at * SLOTS_PER_UNIT) if at < _LAST_TIME else _LAST_SLOT
+        slot = math.floor(at * SLOTS_PER_UNIT) if at < _LAST_TIME else _LAST_SLOT
         try:
             self._later[slot].append(entry)
         except KeyError:
@@ -108,20 +111,24 @@ class CalendarEnvironment(simpy.Environment):
         event.
         """
         once = not self._in_run
-        while True:
-            near = self._near
-            if not near:
-                self._next_slot()
+        self._in_run = False  # a step called by a callback meanwhile processes one event
+        try:
+            while True:
                 near = self._near
-            entry = heappop(near)
-            self._now = entry[0]
-            event = entry[3]
-            if event is None:  # a timed call
-                entry[4](*entry[5])
-            else:
-                self._trigger(event)
-            if once:
-                return
+                if not near:
+                    self._next_slot()
+                    near = self._near
+                entry = heappop(near)
+                self._now = entry[0]
+                event = entry[3]
+                if event is None:  # a timed call
+                    entry[4](*entry[5])
+                else:
+                    self._trigger(event)
+                if once:
+                    return
+        finally:
+            self._in_run = not once
 
     def _trigger(self, event: Event) -> None:
         """Call the callbacks of `event`, which has just been taken from the calendar."""

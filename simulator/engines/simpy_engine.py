@@ -7,8 +7,10 @@ only when it changes and is accrued into months by the ledger.
 Processes, for what has several steps to go through:
 - `_even_arrivals`: organic signups at evenly spaced times;
 - `_trial`: a trial account's trial, and what follows it;
-- `_paying`: a paying phase, with its seat and plan moves, down to churn at a renewal;
-- `_reprice`: a price rise reaching an existing account at its next renewal.
+- `_paying` (within `_trial` or `_paying_then_free`, or alone for a paid-only account): a
+  paying phase, with its seat and plan moves, down to churn at a renewal;
+- `_price_rise_for_existing`: at a price rise for existing customers, a `_reprice` for each
+  account on the plan, which meets the new price at its next renewal.
 
 Chains of single events, each doing its work and scheduling the next:
 - `_Arrivals`: paid, organic and word-of-mouth signups, whose rate is recomputed at every
@@ -22,8 +24,8 @@ its generator at every step, and most users and accounts have nothing else to do
 
 Events wait in a `CalendarEnvironment`: SimPy's environment, processing events in SimPy's
 order, with a cheaper store for the many events that are months ahead. Single events are its
-timed calls (`_after`), which it orders exactly as timeouts with one callback; events at or
-past the horizon, which the run would never reach, are not scheduled.
+timed calls (`_after`), which it orders exactly as timeouts with one callback; a single event
+at or past the horizon, which the run would never reach, is not scheduled.
 """
 
 from __future__ import annotations
@@ -220,10 +222,13 @@ class SimpyEngine:
         self.env.discard_pending()
 
     # --- acquisition ----------------------------------------------------------------------
+    def _remaining_share(self) -> float:
+        return max(0.0, 1.0 - self.signups / self._market_size)
+
     def _signup_scale(self) -> float:
         """The share of would-be signups who sign up now: those in the part of the market not
         reached yet, and past the card wall of a trial that asks for one."""
-        return max(0.0, 1.0 - self.signups / self._market_size) * self.signup_factor
+        return self._remaining_share() * self.signup_factor
 
     def _even_arrivals(self) -> Process:
         """Organic signups at evenly spaced, deterministic times."""
@@ -328,7 +333,8 @@ class SimpyEngine:
             return  # churned before sending the rest: the realised K drops
         virality = self.virality[segment]
         accept_draw = self._uniform["acceptance"]
-        accepted = accept_draw() < virality.acceptance_rate * self._signup_scale()
+        # Multiplied in this order, as in the fast engine: the same rounding.
+        accepted = accept_draw() < virality.acceptance_rate * self._remaining_share() * self.signup_factor
         joins = accept_draw() < virality.seat_share
         now = self.env.now
         self.ledger.invite_sent(now, user, accepted)
