@@ -575,7 +575,7 @@ class _Arrivals:
     wake-up to redraw at an updated rate, each scheduling the next.
 
     NOTE: for performance reasons. A process would resume a generator through SimPy at every
-    arrival; a callback costs less.
+    arrival; a timed call costs less.
     """
 
     def __init__(self, engine: SimpyEngine) -> None:
