@@ -1,16 +1,22 @@
-"""The calendar environment processes events in exactly SimPy's order."""
+"""The calendar environment processes events in exactly SimPy's order, and the SimPy engine gives
+the same ledger on it as on SimPy's own environment."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Generator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import simpy
 
+from simulator import load_scenario
 from simulator.engines.event_calendar import SLOTS_PER_UNIT, CalendarEnvironment
+from simulator.engines.simpy_engine import SimpyEngine
+from simulator.ledger import Ledger
 
 Trace = list[tuple[float, str]]
 MakeEnvironment = Callable[..., simpy.Environment]
@@ -227,3 +233,43 @@ def test_a_step_inside_a_run_processes_one_event() -> None:
 def test_a_timed_call_cannot_be_in_the_past() -> None:
     with pytest.raises(ValueError, match="Negative delay"):
         CalendarEnvironment().call_later(-1.0, print)
+
+
+class _SimPyOwnEnvironment(simpy.Environment):
+    """SimPy's environment, with the calendar's two extra methods done the plain way."""
+
+    def call_later(self, delay: float, action: Callable[..., object], *args: Any) -> None:
+        self.timeout(delay).callbacks.append(lambda _: action(*args))
+
+    def discard_pending(self) -> None:
+        for *_, event in self._queue:
+            event.callbacks = None
+        self._queue.clear()
+
+
+def _ledger_fields(ledger: Ledger) -> dict[str, Any]:
+    return {field.name: getattr(ledger, field.name) for field in dataclasses.fields(ledger)}
+
+
+@pytest.mark.parametrize(
+    ("seed", "overrides"),
+    [
+        (1, {}),
+        (2, {"monetization.model": "paid_only"}),
+        (3, {"monetization.model": "reverse_trial"}),
+        (4, {"monetization.model": "free_trial", "simulation.months": 13}),
+    ],
+)
+def test_the_engine_gives_the_same_ledger_on_simpys_own_environment(seed: int, overrides: dict[str, Any]) -> None:
+    scenario = load_scenario(Path(__file__).parent / "data" / "tiny.toml", overrides)
+    on_calendar = SimpyEngine(scenario, seed=seed).run()
+    engine = SimpyEngine(scenario, seed=seed)
+    engine.env = _SimPyOwnEnvironment()  # type: ignore[assignment]
+    on_simpy = engine.run()
+    assert on_calendar.users > 100
+    for name, value in _ledger_fields(on_calendar).items():
+        other = _ledger_fields(on_simpy)[name]
+        if isinstance(value, np.ndarray):
+            assert np.array_equal(value, other, equal_nan=value.dtype.kind == "f"), name
+        else:
+            assert value == other, name
