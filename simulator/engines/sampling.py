@@ -86,11 +86,6 @@ class LogNormalMonths:
             return 0.0
         return math.exp(self.mu + self.sigma * z)
 
-    @property
-    def mean(self) -> float:
-        """Mean duration in months."""
-        return 0.0 if self.mu == -math.inf else math.exp(self.mu + self.sigma**2 / 2)
-
 
 def negative_binomial_draws(rng: np.random.Generator, mean: float, dispersion: float) -> Callable[[], Any]:
     """Counts with the given mean and shape k (Gamma–Poisson mixture; variance mean + mean²/k),

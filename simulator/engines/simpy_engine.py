@@ -140,7 +140,6 @@ class SimpyEngine:
             name: _Flow(f.activation_probability, LogNormalMonths.from_days(f.time_to_value), f.cost_per_signup)
             for name, f in scenario.onboarding.items()
         }
-        self.segment_shares = scenario.segment_shares()
         self.virality = [scenario.segment_virality(s) for s in self.segment_names]
         self.cycle_time = [LogNormalMonths.from_days(v.cycle_time) for v in self.virality]
         self.monetization = [scenario.segment_monetization(s) for s in self.segment_names]
@@ -166,7 +165,7 @@ class SimpyEngine:
         self._normal = buffered(self.streams["activation"].standard_normal)
         # Where each segment but the last ends on [0, 1): the last takes the rest, as its end
         # may fall a rounding error short of 1.
-        self._segment_ends = list(itertools.accumulate(self.segment_shares))[:-1]
+        self._segment_ends = list(itertools.accumulate(scenario.segment_shares()))[:-1]
         self._segment_draw = self._uniform["segment"]
         # NOTE: for performance reasons. What a signup looks up, resolved once per segment.
         self._flow_schedule = [self.schedules.flows[name] for name in self.segment_names]
